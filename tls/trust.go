@@ -1,0 +1,109 @@
+package tls
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/crypto/x509roots/fallback/bundle"
+)
+
+// TrustSource says where the roots that verify the broker come from.
+type TrustSource int
+
+const (
+	TrustCAFile  TrustSource = iota + 1 // mqtt.ca_file
+	TrustSystem                         // the operating system's trust store
+	TrustBuiltin                        // roots compiled into thingd
+)
+
+// Trust names the roots in use, for logs and `thingd check`.
+type Trust struct {
+	Source TrustSource
+	File   string // the CA file, for TrustCAFile
+}
+
+// BuiltinTrustName is how the compiled-in roots are named. They are the whole Mozilla
+// NSS bundle (golang.org/x/crypto/x509roots/fallback), not only Amazon's, so that a
+// custom AWS IoT domain with a certificate from another public CA verifies as it would
+// against a system store.
+const BuiltinTrustName = "built-in roots (Mozilla bundle incl. Amazon Root CA 1-4)"
+
+func (t Trust) String() string {
+	switch t.Source {
+	case TrustCAFile:
+		return "ca_file " + t.File
+	case TrustSystem:
+		return "the system trust store"
+	case TrustBuiltin:
+		return BuiltinTrustName
+	}
+	return "no trust source"
+}
+
+// trustPool picks the roots: ca_file if set, else the system store, else the built-in
+// bundle. A system lookup that fails or finds nothing (a minimal Yocto image without
+// ca-certificates) counts as no system store.
+func trustPool(caFile string, system func() (*x509.CertPool, error)) (*x509.CertPool, Trust, error) {
+	if caFile != "" {
+		path := absPath(caFile)
+		data, err := readFile(RoleCA, path)
+		if err != nil {
+			return nil, Trust{}, err
+		}
+		certs, err := parseCertificates(RoleCA, path, data)
+		if err != nil {
+			return nil, Trust{}, err
+		}
+		pool := x509.NewCertPool()
+		for _, c := range certs {
+			pool.AddCert(c)
+		}
+		return pool, Trust{Source: TrustCAFile, File: path}, nil
+	}
+	if system == nil {
+		system = x509.SystemCertPool
+	}
+	if pool, err := system(); err == nil && pool != nil && !pool.Equal(x509.NewCertPool()) {
+		return pool, Trust{Source: TrustSystem}, nil
+	}
+	pool, err := builtinPool()
+	if err != nil {
+		return nil, Trust{}, err
+	}
+	return pool, Trust{Source: TrustBuiltin}, nil
+}
+
+// builtinPool is built from the bundle API rather than by importing the fallback
+// package for its side effect, which would change x509 verification for the whole
+// binary (x509.SetFallbackRoots) instead of for the MQTT connection only.
+var builtinPool = sync.OnceValues(func() (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	n := 0
+	for r := range bundle.Roots() {
+		c, err := x509.ParseCertificate(r.Certificate)
+		if err != nil {
+			return nil, fmt.Errorf("built-in root %d does not parse (a broken build of thingd): %w", n, err)
+		}
+		if r.Constraint == nil {
+			pool.AddCert(c)
+		} else {
+			pool.AddCertWithConstraint(c, r.Constraint)
+		}
+		n++
+	}
+	if n == 0 {
+		return nil, errors.New("thingd was built without built-in roots; set mqtt.ca_file to AmazonRootCA1.pem")
+	}
+	return pool, nil
+})
+
+// BuiltinRoots returns a copy of the compiled-in root pool.
+func BuiltinRoots() (*x509.CertPool, error) {
+	pool, err := builtinPool()
+	if err != nil {
+		return nil, err
+	}
+	return pool.Clone(), nil
+}
