@@ -1,0 +1,165 @@
+// Package local is the Unix-socket API through which programs on the device hand
+// messages to thingd and read its status. The wire format is in docs/local-api.md.
+package local
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Limits of a request, generous enough for any valid message and small enough that a
+// hostile client cannot make the daemon allocate much.
+const (
+	maxLine    = 1024      // a request line: verb, qos, length and topic
+	maxPayload = 256 << 10 // payload bytes accepted on the wire; limits.MaxPayload refuses above 128 KiB with a reason
+)
+
+// ErrProtocol marks a malformed request; the server answers it and closes the connection
+// because the stream can no longer be framed.
+var ErrProtocol = errors.New("protocol error")
+
+// Request is one parsed request.
+type Request struct {
+	Verb    string // "PUB" or "STATUS"
+	QoS     int
+	Topic   string
+	Payload []byte
+}
+
+// ReadRequest reads one request:
+//
+//	PUB <qos> <payload-length> <topic>\n<payload bytes>
+//	STATUS\n
+func ReadRequest(r *bufio.Reader) (Request, error) {
+	line, err := readLine(r)
+	if err != nil {
+		return Request{}, err
+	}
+	verb, rest, _ := strings.Cut(line, " ")
+	switch verb {
+	case "STATUS":
+		if rest != "" {
+			return Request{}, fmt.Errorf("%w: STATUS takes no arguments", ErrProtocol)
+		}
+		return Request{Verb: verb}, nil
+	case "PUB":
+		return readPub(r, rest)
+	case "":
+		return Request{}, fmt.Errorf("%w: empty request line", ErrProtocol)
+	default:
+		return Request{}, fmt.Errorf("%w: unknown request %q (want PUB or STATUS)", ErrProtocol, truncate(verb))
+	}
+}
+
+func readPub(r *bufio.Reader, args string) (Request, error) {
+	f := strings.SplitN(args, " ", 3)
+	if len(f) != 3 {
+		return Request{}, fmt.Errorf("%w: want \"PUB <qos> <length> <topic>\"", ErrProtocol)
+	}
+	qos, err1 := strconv.Atoi(f[0])
+	n, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil || n < 0 || qos < 0 || qos > 9 {
+		return Request{}, fmt.Errorf("%w: bad qos %q or length %q", ErrProtocol, truncate(f[0]), truncate(f[1]))
+	}
+	if n > maxPayload {
+		return Request{}, fmt.Errorf("%w: payload length %d is over the wire limit %d", ErrProtocol, n, maxPayload)
+	}
+	req := Request{Verb: "PUB", QoS: qos, Topic: f[2], Payload: make([]byte, n)}
+	if _, err := io.ReadFull(r, req.Payload); err != nil {
+		return Request{}, fmt.Errorf("%w: payload cut short: %w", ErrProtocol, err)
+	}
+	return req, nil
+}
+
+// readLine reads up to '\n' without letting a client grow the line without bound.
+func readLine(r *bufio.Reader) (string, error) {
+	var buf []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		buf = append(buf, chunk...)
+		if len(buf) > maxLine {
+			return "", fmt.Errorf("%w: request line longer than %d bytes", ErrProtocol, maxLine)
+		}
+		switch {
+		case err == nil:
+			return string(bytes.TrimSuffix(buf[:len(buf)-1], []byte("\r"))), nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && len(buf) > 0:
+			return "", fmt.Errorf("%w: request line cut short", ErrProtocol)
+		default:
+			return "", err
+		}
+	}
+}
+
+// WriteRequest is the client side of ReadRequest.
+func WriteRequest(w *bufio.Writer, req Request) error {
+	switch req.Verb {
+	case "STATUS":
+		_, err := w.WriteString("STATUS\n")
+		return err
+	case "PUB":
+		if strings.ContainsAny(req.Topic, "\n\r") {
+			return fmt.Errorf("topic %q contains a line break", req.Topic)
+		}
+		fmt.Fprintf(w, "PUB %d %d %s\n", req.QoS, len(req.Payload), req.Topic)
+		_, err := w.Write(req.Payload)
+		return err
+	}
+	return fmt.Errorf("unknown request %q", req.Verb)
+}
+
+// Response is the answer to one request, in request order: "OK[ <text>]" or "ERR <reason>".
+type Response struct {
+	OK   bool
+	Text string // the reason for ERR; the JSON document for STATUS
+}
+
+func writeResponse(w *bufio.Writer, resp Response) error {
+	text := strings.NewReplacer("\n", " ", "\r", " ").Replace(resp.Text)
+	switch {
+	case !resp.OK:
+		_, err := fmt.Fprintf(w, "ERR %s\n", text)
+		return err
+	case text == "":
+		_, err := w.WriteString("OK\n")
+		return err
+	default:
+		_, err := fmt.Fprintf(w, "OK %s\n", text)
+		return err
+	}
+}
+
+// ReadResponse reads one response line.
+func ReadResponse(r *bufio.Reader) (Response, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return Response{}, fmt.Errorf("thingd closed the connection: %w", io.ErrUnexpectedEOF)
+		}
+		return Response{}, err
+	}
+	line = strings.TrimSuffix(line, "\n")
+	switch {
+	case line == "OK":
+		return Response{OK: true}, nil
+	case strings.HasPrefix(line, "OK "):
+		return Response{OK: true, Text: line[3:]}, nil
+	case strings.HasPrefix(line, "ERR "):
+		return Response{Text: line[4:]}, nil
+	}
+	return Response{}, fmt.Errorf("unexpected response %q", truncate(line))
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
