@@ -112,3 +112,13 @@ func dial(t *testing.T, cfg *stdtls.Config, addr string) (stdtls.ConnectionState
 	}
 	return tc.ConnectionState(), nil
 }
+
+// tlsServer wraps conn as the device's broker: its server certificate, requiring the
+// device's client certificate.
+func tlsServer(conn net.Conn, d *device) *stdtls.Conn {
+	return stdtls.Server(conn, &stdtls.Config{
+		Certificates: []stdtls.Certificate{d.server.pair},
+		ClientAuth:   stdtls.RequireAndVerifyClientCert,
+		ClientCAs:    pool(d.ca),
+	})
+}
