@@ -129,7 +129,6 @@ func (c *Clock) apply(base time.Time, kept []sample) time.Duration {
 	c.st.lastSync = base.Add(m)
 	c.st.lastErr = ""
 	c.mu.Unlock()
-	c.markTrusted()
 
 	offset := base.Add(m).Sub(w)
 	log := c.log.Debug
@@ -137,6 +136,7 @@ func (c *Clock) apply(base time.Time, kept []sample) time.Duration {
 		log = c.log.Info
 	}
 	log("clock synced", zap.String("via", src), zap.Duration("offset", offset), zap.Time("time", base.Add(m)))
+	c.markTrusted()
 	return offset
 }
 
