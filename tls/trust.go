@@ -18,6 +18,19 @@ const (
 	TrustBuiltin                        // roots compiled into thingd
 )
 
+// String is a short machine-friendly name ("ca_file", "system", "builtin") for JSON.
+func (s TrustSource) String() string {
+	switch s {
+	case TrustCAFile:
+		return "ca_file"
+	case TrustSystem:
+		return "system"
+	case TrustBuiltin:
+		return "builtin"
+	}
+	return "none"
+}
+
 // Trust names the roots in use, for logs and `thingd check`.
 type Trust struct {
 	Source TrustSource

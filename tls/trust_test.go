@@ -70,6 +70,9 @@ func TestTrustSource(t *testing.T) {
 			if c.Trust != tt.want || c.Trust.String() != tt.wantStr {
 				t.Errorf("Trust = %+v %q, want %+v %q", c.Trust, c.Trust, tt.want, tt.wantStr)
 			}
+			if names := map[TrustSource]string{TrustCAFile: "ca_file", TrustSystem: "system", TrustBuiltin: "builtin"}; c.Trust.Source.String() != names[tt.want.Source] {
+				t.Errorf("Trust.Source.String() = %q", c.Trust.Source)
+			}
 			builtin := tt.want.Source == TrustBuiltin
 			if got := trusts(c.Config.RootCAs, amazon); got != builtin {
 				t.Errorf("RootCAs trusts Amazon Root CA 1: %v, want %v", got, builtin)
