@@ -88,7 +88,7 @@ func TestRefusedAtTheDoor(t *testing.T) {
 		{Verb: "PUB", QoS: 1, Topic: "$aws/things/other/shadow/update", Payload: []byte("x")},
 		{Verb: "PUB", QoS: 2, Topic: "dt/pi/q2", Payload: []byte("x")},
 		{Verb: "PUB", QoS: 0, Topic: "$aws/things/pi/shadow/update", Payload: []byte("{}")},
-		{Verb: "PUB", QoS: 1, Topic: "dt/pi/a", Payload: []byte("last")},
+		{Verb: "PUB", QoS: 1, Topic: "dt/{thing}/a", Payload: []byte("last")},
 	}
 	want := []string{"", "128 KiB", "empty", "at most 256", "slashes", "wildcard", "wildcard", "reserved", "qos 2", "", ""}
 	got := stream(t, s.Path, reqs)
@@ -100,7 +100,7 @@ func TestRefusedAtTheDoor(t *testing.T) {
 			t.Errorf("request %d: got %+v, want %q", i, got[i], w)
 		}
 	}
-	if len(be.msgs) != 3 || string(be.msgs[0].Payload) != "first" || string(be.msgs[2].Payload) != "last" {
+	if len(be.msgs) != 3 || string(be.msgs[0].Payload) != "first" || string(be.msgs[2].Payload) != "last" || be.msgs[2].Topic != "dt/pi/a" {
 		t.Errorf("queued %d messages: %+v", len(be.msgs), be.msgs)
 	}
 	if c := s.Counters(); c.Accepted != 3 || c.Refused != 8 {

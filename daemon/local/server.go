@@ -12,6 +12,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -179,6 +180,7 @@ func (s *Server) process(ctx context.Context, batch []Request) []Response {
 		if req.Verb == "STATUS" {
 			continue
 		}
+		req.Topic = strings.ReplaceAll(req.Topic, "{thing}", thing)
 		if err := check(req, thing); err != nil {
 			s.refused.Add(1)
 			resps[i] = Response{Text: err.Error()}
