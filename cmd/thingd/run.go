@@ -2,8 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 
+	"go.uber.org/zap"
+
+	"thingd/daemon"
 	"thingd/daemon/config"
 	"thingd/systemd"
 )
@@ -18,10 +24,45 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log, _, err := systemd.NewLogger(systemd.LogOptions{Level: cfg.Log.Level, Out: e.stderr})
+	log, level, err := systemd.NewLogger(systemd.LogOptions{Level: cfg.Log.Level, Out: e.stderr})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	return errors.New("run: the daemon is not implemented yet")
+
+	// One root context: SIGTERM or SIGINT cancels it and the daemon flushes and exits 0;
+	// a second one exits at once. SIGHUP reloads the config.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	go func() {
+		s, ok := <-sigs
+		if !ok {
+			return
+		}
+		log.Info("signal received: stopping", zap.String("signal", s.String()))
+		cancel()
+		if s, ok = <-sigs; ok {
+			fmt.Fprintf(e.stderr, "thingd: second %s: exiting without flushing\n", s)
+			os.Exit(exitFailure)
+		}
+	}()
+
+	return daemon.Run(ctx, daemon.Options{
+		Config: cfg, Logger: log, Level: level, BuildTime: built(), Version: version, Reload: reload,
+	})
 }

@@ -1,0 +1,215 @@
+// Package daemon is thingd's supervisor: it opens the durable queue and the local socket,
+// tells systemd it is ready, and keeps clock, MQTT session, drain and collectors running.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"thingd/daemon/config"
+	"thingd/daemon/local"
+	"thingd/daemon/queue"
+	"thingd/systemd"
+)
+
+// Options are what `thingd run` hands over.
+type Options struct {
+	Config    *config.Config
+	Logger    *zap.Logger
+	Level     zap.AtomicLevel
+	BuildTime time.Time
+	Version   string
+	// Reload delivers SIGHUP. Each receive re-reads Config.Path.
+	Reload <-chan struct{}
+	// StopTimeout bounds the flush of in-flight publishes at shutdown; default 10s.
+	StopTimeout time.Duration
+	// Notifier talks to systemd; nil builds one from $NOTIFY_SOCKET.
+	Notifier *systemd.Notifier
+}
+
+// Daemon is one running thingd.
+type Daemon struct {
+	o        Options
+	log      *zap.Logger
+	notify   *systemd.Notifier
+	queue    *queue.Queue
+	server   *local.Server
+	progress *systemd.Progress
+
+	mu          sync.Mutex
+	cfg         *config.Config
+	gen         *generation
+	reloadError string
+	started     time.Time
+}
+
+// Run runs the daemon until ctx ends. It returns nil after a clean stop.
+func Run(ctx context.Context, o Options) error {
+	d := &Daemon{o: o, log: o.Logger, cfg: o.Config, notify: o.Notifier, started: time.Now()}
+	if d.log == nil {
+		d.log = zap.NewNop()
+	}
+	if d.notify == nil {
+		d.notify = systemd.NewNotifier(d.log)
+	}
+	if d.o.StopTimeout <= 0 {
+		d.o.StopTimeout = 10 * time.Second
+	}
+	return d.run(ctx)
+}
+
+func (d *Daemon) run(ctx context.Context) error {
+	cfg := d.cfg
+	q, err := queue.Open(cfg.Queue.Dir, queue.Options{MaxBytes: int64(cfg.Queue.MaxBytes), Logger: d.log.Named("queue")})
+	if err != nil {
+		return fmt.Errorf("open queue: %w", err)
+	}
+	d.queue = q
+	defer func() {
+		if err := q.Close(); err != nil {
+			d.log.Error("close queue", zap.Error(err))
+		}
+	}()
+	d.server = &local.Server{Path: cfg.Local.Socket, Thing: d.thing, Backend: d, Logger: d.log.Named("local")}
+	if err := d.server.Listen(); err != nil {
+		return err
+	}
+	d.progress = systemd.NewProgress(nil, "supervisor", "queue", "drain")
+
+	// Producers can enqueue from here on: boot never waits for the network or the clock.
+	if err := d.notify.Ready(); err != nil {
+		d.log.Warn("sd_notify READY=1 failed", zap.Error(err))
+	}
+	st := q.Stats()
+	d.log.Info("thingd ready", zap.String("version", d.o.Version), zap.String("config", cfg.Path),
+		zap.String("socket", cfg.Local.Socket), zap.Int64("queued", st.Depth))
+
+	serveCtx, stopServe := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := d.server.Serve(serveCtx); err != nil {
+			d.log.Error("local socket stopped", zap.Error(err))
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := d.notify.Watchdog(serveCtx, func() bool { return d.progress.Healthy(watchdogMaxAge) }); err != nil {
+			d.log.Warn("watchdog disabled", zap.Error(err))
+		}
+	}()
+
+	d.startGeneration(ctx, cfg)
+	d.supervise(ctx)
+
+	// Stop: refuse new producers first, then give in-flight publishes a deadline.
+	_ = d.notify.Stopping()
+	d.log.Info("stopping", zap.Duration("flush_deadline", d.o.StopTimeout))
+	stopServe()
+	d.stopGeneration(true)
+	wg.Wait()
+	d.log.Info("stopped", zap.Int64("queued", d.queue.Stats().Depth))
+	return nil
+}
+
+// watchdogMaxAge is how stale a component's heartbeat may be before the watchdog stops
+// pinging; the loops beat at least every few seconds.
+const watchdogMaxAge = 20 * time.Second
+
+// supervise beats, refreshes STATUS= and handles reloads until ctx ends.
+func (d *Daemon) supervise(ctx context.Context) {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		d.progress.Beat("supervisor")
+		if d.queueAlive() {
+			d.progress.Beat("queue")
+		}
+		_ = d.notify.Status(d.statusLine())
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-d.o.Reload:
+			d.reload(ctx)
+		}
+	}
+}
+
+// queueAlive proves the queue's lock is not stuck: Stats takes it.
+func (d *Daemon) queueAlive() bool {
+	done := make(chan struct{})
+	go func() { d.queue.Stats(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(5 * time.Second):
+		return false
+	}
+}
+
+// reload re-reads the config. A bad one keeps the running one and says so.
+func (d *Daemon) reload(ctx context.Context) {
+	_ = d.notify.Reloading()
+	defer func() { _ = d.notify.Ready() }()
+	path := d.currentConfig().Path
+	cfg, err := config.Load(path)
+	if err != nil {
+		d.mu.Lock()
+		d.reloadError = err.Error()
+		d.mu.Unlock()
+		d.log.Error("reload refused: keeping the running configuration", zap.String("config", path), zap.Error(err))
+		_ = d.notify.Status(d.statusLine())
+		return
+	}
+	old := d.currentConfig()
+	if cfg.Queue != old.Queue || cfg.Local != old.Local {
+		d.log.Warn("queue and local socket settings change only on restart", zap.String("config", path))
+	}
+	if err := systemd.SetLevel(d.o.Level, cfg.Log.Level); err != nil {
+		d.log.Warn("log level", zap.Error(err))
+	}
+	d.stopGeneration(false)
+	d.mu.Lock()
+	d.cfg, d.reloadError = cfg, ""
+	d.mu.Unlock()
+	d.startGeneration(ctx, cfg)
+	d.log.Info("configuration reloaded", zap.String("config", path))
+}
+
+func (d *Daemon) currentConfig() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+func (d *Daemon) thing() string { return d.currentConfig().Thing() }
+
+// Enqueue implements local.Backend: durable before it returns.
+func (d *Daemon) Enqueue(ctx context.Context, msgs []local.Message) error {
+	now := d.now()
+	qm := make([]queue.Message, len(msgs))
+	for i, m := range msgs {
+		qm[i] = queue.Message{Topic: m.Topic, Payload: m.Payload, QoS: byte(m.QoS), Time: now}
+	}
+	return d.queue.Append(ctx, qm...)
+}
+
+// now is trusted time when a clock runs, the system clock otherwise.
+func (d *Daemon) now() time.Time {
+	d.mu.Lock()
+	g := d.gen
+	d.mu.Unlock()
+	if g != nil {
+		return g.clock.Now()
+	}
+	return time.Now()
+}
+
+var errStopped = errors.New("daemon stopped")

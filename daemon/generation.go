@@ -1,0 +1,185 @@
+package daemon
+
+import (
+	stdtls "crypto/tls"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"thingd/clock"
+	"thingd/daemon/config"
+	"thingd/daemon/handler"
+	"thingd/daemon/session"
+	thingtls "thingd/tls"
+)
+
+// trustWait bounds how long the first connection waits for NTP before it tries with
+// the floor-based time (the clock keeps syncing and the next attempt uses it).
+const trustWait = 15 * time.Second
+
+// generation is everything that a reload replaces: clock, TLS files, MQTT session,
+// drain loop, collectors and handlers. The queue and the socket outlive it.
+type generation struct {
+	cfg      *config.Config
+	clock    *clock.Clock
+	session  *session.Session
+	tls      *thingtls.Client
+	handlers []handler.Handler
+	drain    *drainer
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	mu      sync.Mutex
+	lastErr string // why the session cannot even start (bad files), for STATUS=
+}
+
+func (d *Daemon) startGeneration(ctx context.Context, cfg *config.Config) {
+	gctx, cancel := context.WithCancel(ctx)
+	log := d.log
+	g := &generation{cfg: cfg, cancel: cancel}
+	var err error
+	g.clock, err = clock.New(clock.Options{
+		Servers: cfg.Clock.Servers, Step: cfg.Clock.Step, StateFile: cfg.Clock.StateFile,
+		BuildTime: d.o.BuildTime, Logger: log.Named("clock"),
+	})
+	if err != nil {
+		// The config was validated, so this is unexpected; run without NTP rather than not at all.
+		log.Error("clock", zap.Error(err))
+		g.clock, _ = clock.New(clock.Options{Step: clock.StepNever, BuildTime: d.o.BuildTime, Logger: log.Named("clock")})
+	}
+	d.mu.Lock()
+	d.gen = g
+	d.mu.Unlock()
+
+	g.go_(func() {
+		if err := g.clock.Run(gctx); err != nil {
+			log.Error("clock stopped", zap.Error(err))
+		}
+	})
+	g.drain = newDrainer(d.queue, cfg.MQTT.MaxPublishRate, d.progress, log.Named("drain"))
+	g.go_(func() { g.drain.run(gctx) })
+	for _, t := range cfg.Telemetry {
+		g.go_(func() { d.collect(gctx, g, t) })
+	}
+	g.go_(func() { d.connect(gctx, g) })
+}
+
+func (g *generation) go_(f func()) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		f()
+	}()
+}
+
+// connect loads the TLS files and runs the session. Files that cannot be loaded are
+// retried every minute: a person may be copying them into place right now.
+func (d *Daemon) connect(ctx context.Context, g *generation) {
+	log := d.log.Named("session")
+	cfg := g.cfg
+	if !g.clock.WaitTrusted(ctx, trustWait) && ctx.Err() == nil {
+		log.Warn("no trusted time yet: connecting with the floor-based clock while NTP keeps trying",
+			zap.String("clock", g.clock.Status().String()))
+	}
+	for ctx.Err() == nil {
+		c, err := thingtls.Load(thingtls.Options{
+			Host: cfg.MQTT.Endpoint, Port: cfg.MQTT.Port, CAFile: cfg.MQTT.CAFile,
+			CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile, Now: g.clock.Now, Logger: log,
+		})
+		if err == nil {
+			g.tls = c
+			break
+		}
+		g.setErr(err.Error())
+		log.Error("cannot load the device's TLS files; retrying in a minute", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Minute):
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	g.setErr("")
+	subs, err := d.subscriptions(g)
+	if err != nil {
+		g.setErr(err.Error())
+		log.Error("subscriptions", zap.Error(err))
+		return
+	}
+	s, err := session.New(session.Options{
+		Endpoint: cfg.MQTT.Endpoint, Port: cfg.MQTT.Port, ClientID: cfg.MQTT.ClientID,
+		Keepalive: cfg.MQTT.Keepalive.D(), CleanSession: cfg.MQTT.CleanSession, Proxy: cfg.MQTT.Proxy,
+		TLSConfig:  func() (*stdtls.Config, error) { return g.tls.Config, nil },
+		ExplainErr: func(err error) error { return g.tls.Explain(err, g.clock.Status().Synced) },
+		Logger:     log,
+		OnEvent:    g.drain.event,
+	}, subs)
+	if err != nil {
+		g.setErr(err.Error())
+		log.Error("session", zap.Error(err))
+		return
+	}
+	d.mu.Lock()
+	g.session = s
+	d.mu.Unlock()
+	g.drain.setSession(s)
+	if err := s.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("session stopped", zap.Error(err))
+	}
+}
+
+func (g *generation) setErr(s string) {
+	g.mu.Lock()
+	g.lastErr = s
+	g.mu.Unlock()
+}
+
+func (d *Daemon) subscriptions(g *generation) ([]session.Subscription, error) {
+	var subs []session.Subscription
+	for i, s := range g.cfg.Subscribe {
+		log := d.log.Named("handler").With(zap.String("topic", s.Topic))
+		var h handler.Handler
+		var err error
+		if len(s.Exec) > 0 {
+			h, err = handler.NewExec(s.Exec, handler.ExecOptions{Timeout: s.Timeout.D(), Logger: log})
+		} else {
+			h, err = handler.NewFile(s.File, log)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("subscribe[%d] %s: %w", i, s.Topic, err)
+		}
+		g.handlers = append(g.handlers, h)
+		subs = append(subs, session.Subscription{Filter: s.Topic, QoS: byte(s.QoS), Handle: h.Accept})
+	}
+	return subs, nil
+}
+
+// stopGeneration ends the current generation. At shutdown (final) the drain gets
+// StopTimeout to see the PUBACKs of what is in flight before the session closes.
+func (d *Daemon) stopGeneration(final bool) {
+	d.mu.Lock()
+	g := d.gen
+	d.mu.Unlock()
+	if g == nil {
+		return
+	}
+	if final {
+		g.drain.pause()
+		g.drain.waitIdle(d.o.StopTimeout)
+	}
+	g.cancel()
+	g.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), d.o.StopTimeout)
+	defer cancel()
+	for _, h := range g.handlers {
+		if err := h.Close(ctx); err != nil {
+			d.log.Warn("handler did not finish", zap.Error(err))
+		}
+	}
+}
