@@ -1,8 +1,8 @@
 package daemon
 
 import (
-	stdtls "crypto/tls"
 	"context"
+	stdtls "crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
