@@ -4,7 +4,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -211,5 +210,3 @@ func (d *Daemon) now() time.Time {
 	}
 	return time.Now()
 }
-
-var errStopped = errors.New("daemon stopped")
