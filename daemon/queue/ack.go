@@ -1,0 +1,115 @@
+package queue
+
+import (
+	"errors"
+	"os"
+	"slices"
+
+	"go.uber.org/zap"
+)
+
+// Ack acknowledges the record with seq: published and PUBACKed (QoS 1) or written (QoS 0).
+// Acks may come in any order; the durable head advances over the contiguous acknowledged
+// prefix, and only then are records forgotten. Unknown or repeated seqs are ignored.
+func (q *Queue) Ack(seq uint64) {
+	q.mu.Lock()
+	if q.closed || seq <= q.head || seq > q.delivered {
+		q.mu.Unlock()
+		return
+	}
+	i, found := q.findLocked(seq)
+	if !found || q.ring[i].acked {
+		q.mu.Unlock()
+		return
+	}
+	q.ring[i].acked = true
+	q.acked++
+	q.early++
+	moved := q.advanceLocked()
+	q.mu.Unlock()
+	if moved {
+		q.kickPersister()
+	}
+}
+
+func (q *Queue) findLocked(seq uint64) (int, bool) {
+	return slices.BinarySearchFunc(q.ring, seq, func(e inflight, s uint64) int { return cmpUint(e.seq, s) })
+}
+
+// advanceLocked moves the head over the acknowledged prefix of the in-flight records.
+func (q *Queue) advanceLocked() bool {
+	k := 0
+	for k < len(q.ring) && q.ring[k].acked {
+		k++
+	}
+	if k == 0 {
+		return false
+	}
+	q.head = q.ring[k-1].seq
+	q.depth -= int64(k)
+	q.early -= int64(k)
+	q.ring = q.ring[k:]
+	return true
+}
+
+func (q *Queue) kickPersister() {
+	select {
+	case q.ackKick <- struct{}{}:
+	default: // a write is already due; it will take the newest head
+	}
+}
+
+// persistLoop writes the head to the ack file and deletes fully acknowledged segments,
+// off the Ack caller's path; a burst of acks costs one pwrite.
+func (q *Queue) persistLoop() {
+	defer close(q.persistDone)
+	for {
+		select {
+		case <-q.ackKick:
+			q.persistAck()
+		case <-q.quit:
+			<-q.writerDone // the writer may still drop segments while it drains
+			q.persistAck()
+			return
+		}
+	}
+}
+
+func (q *Queue) persistAck() {
+	q.mu.Lock()
+	head := q.head
+	var done []*segment
+	for len(q.segs) > 1 && q.segs[0].last <= head {
+		done = append(done, q.removeFirstLocked())
+	}
+	q.mu.Unlock()
+	// The head goes to the ack file before the segments go: after a crash in between,
+	// the segments are simply found fully acknowledged again.
+	if head != q.persisted {
+		if err := q.ack.write(head); err != nil {
+			q.log.Warn("queue: could not save the ack position; acknowledged messages may be sent again after a restart", zap.Error(err))
+		} else {
+			q.persisted = head
+		}
+	}
+	q.removeFiles(done)
+}
+
+// removeFirstLocked takes the oldest segment off the list; the caller deletes its file
+// outside the lock.
+func (q *Queue) removeFirstLocked() *segment {
+	s := q.segs[0]
+	q.segs[0] = nil
+	q.segs = q.segs[1:]
+	s.removed = true
+	q.bytes -= s.size
+	return s
+}
+
+func (q *Queue) removeFiles(segs []*segment) {
+	for _, s := range segs {
+		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			q.log.Warn("queue: could not delete a finished segment", zap.String("file", s.path), zap.Error(err))
+		}
+	}
+}
