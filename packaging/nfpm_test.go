@@ -1,0 +1,77 @@
+package packaging
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/goreleaser/nfpm/v2"
+)
+
+// TestNfpmConfig loads packaging/nfpm.yaml with nfpm's own strict parser, as
+// build-deb.sh runs it, and checks every file it packs exists and lands where
+// the unit, the daemon and the maintainer scripts expect it.
+func TestNfpmConfig(t *testing.T) {
+	const arch = "armel"
+	v := version(t)
+	env := map[string]string{"ARCH": arch, "VERSION": v, "GOARM": "6"}
+	cfg, err := nfpm.ParseFileWithEnvMapping(filepath.Join(root, "packaging/nfpm.yaml"), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("nfpm rejects packaging/nfpm.yaml: %v", err)
+	}
+	info, err := cfg.Get("deb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != "thingd" || info.Version != v || info.Arch != arch {
+		t.Errorf("package %s %s %s, want thingd %s %s", info.Name, info.Version, info.Arch, v, arch)
+	}
+
+	want := map[string]struct{ src, typ string }{
+		"/usr/bin/thingd":                        {"bin/" + arch + "/thingd", ""},
+		"/usr/lib/systemd/system/thingd.service": {"systemd/thingd.service", ""},
+		"/usr/lib/sysusers.d/thingd.conf":        {"systemd/thingd.sysusers", ""},
+		"/etc/thingd/thingd.toml":                {"packaging/thingd.toml", "config|noreplace"},
+	}
+	seen := map[string]bool{}
+	for _, c := range info.Contents {
+		// The binary is built by build-deb.sh just before packaging.
+		if !strings.HasPrefix(c.Source, "bin/") {
+			mustExist(t, c.Source)
+		}
+		w, ok := want[c.Destination]
+		if !ok {
+			continue
+		}
+		seen[c.Destination] = true
+		if c.Source != w.src || c.Type != w.typ {
+			t.Errorf("%s comes from %s (type %q), want %s (type %q)", c.Destination, c.Source, c.Type, w.src, w.typ)
+		}
+	}
+	for dst := range want {
+		if !seen[dst] {
+			t.Errorf("nfpm.yaml does not install %s", dst)
+		}
+	}
+
+	scripts := map[string]string{
+		"postinst": info.Scripts.PostInstall,
+		"prerm":    info.Scripts.PreRemove,
+		"postrm":   info.Scripts.PostRemove,
+	}
+	for name, p := range scripts {
+		if p != "packaging/deb/"+name {
+			t.Errorf("%s script = %q, want packaging/deb/%s", name, p, name)
+			continue
+		}
+		mustExist(t, p)
+		fi, _ := os.Stat(filepath.Join(root, p))
+		if fi.Mode()&0o111 == 0 {
+			t.Errorf("%s is not executable", p)
+		}
+		if !strings.HasPrefix(readRepoFile(t, p), "#!/bin/sh\n") {
+			t.Errorf("%s does not start with #!/bin/sh", p)
+		}
+	}
+}

@@ -1,0 +1,136 @@
+package packaging
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// fakeTools makes a PATH of stand-ins that log their argv and exit with the
+// given status; rm is the real one so purges really delete. Tools not listed
+// do not exist on that PATH.
+func fakeTools(t *testing.T, exits map[string]int) (pathDir, logFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	logFile = filepath.Join(dir, "calls.log")
+	for name, code := range exits {
+		script := "#!/bin/sh\necho \"" + name + " $*\" >> " + logFile + "\nexit " + strconv.Itoa(code) + "\n"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rm, err := exec.LookPath("rm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(rm, filepath.Join(dir, "rm")); err != nil {
+		t.Fatal(err)
+	}
+	return dir, logFile
+}
+
+// runScript runs a maintainer script with /bin/sh against a DPKG_ROOT, so it
+// touches nothing on this machine, and returns the tool calls it made.
+func runScript(t *testing.T, script string, exits map[string]int, dpkgRoot string, args ...string) []string {
+	t.Helper()
+	pathDir, logFile := fakeTools(t, exits)
+	cmd := exec.Command("/bin/sh", append([]string{filepath.Join(root, "packaging/deb", script)}, args...)...)
+	cmd.Env = []string{"PATH=" + pathDir, "DPKG_ROOT=" + dpkgRoot}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", script, strings.Join(args, " "), err, out)
+	}
+	b, err := os.ReadFile(logFile)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+// debTools are the tools of a Debian system with systemd; getent's 2 means
+// "no such user".
+func debTools(t *testing.T) map[string]int {
+	t.Helper()
+	return map[string]int{"getent": 2, "systemd-sysusers": 0, "adduser": 0, "install": 0,
+		"deb-systemd-helper": 0, "deb-systemd-invoke": 0, "systemctl": 0}
+}
+
+// TestPostinstConfigure checks a first install creates the user (through
+// sysusers, or adduser without it) and enables the unit.
+func TestPostinstConfigure(t *testing.T) {
+	tests := []struct {
+		name     string
+		tools    func(map[string]int)
+		want     []string
+		wantNone []string
+	}{
+		{"with systemd-sysusers", func(map[string]int) {},
+			[]string{"systemd-sysusers --root=ROOT thingd.conf", "deb-systemd-helper unmask thingd.service", "deb-systemd-helper enable thingd.service"},
+			[]string{"adduser"}},
+		{"without systemd-sysusers", func(m map[string]int) { delete(m, "systemd-sysusers") },
+			[]string{"adduser --system --group --home /var/lib/thingd", "deb-systemd-helper enable thingd.service"},
+			nil},
+		{"user exists", func(m map[string]int) { m["getent"] = 0 },
+			[]string{"deb-systemd-helper enable thingd.service"},
+			[]string{"systemd-sysusers", "adduser"}},
+		{"admin disabled the unit", func(m map[string]int) { m["deb-systemd-helper"] = 1 },
+			[]string{"deb-systemd-helper update-state thingd.service"},
+			[]string{"deb-systemd-helper enable"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dpkgRoot := t.TempDir()
+			tools := debTools(t)
+			tt.tools(tools)
+			calls := strings.Join(runScript(t, "postinst", tools, dpkgRoot, "configure", ""), "\n")
+			calls = strings.ReplaceAll(calls, dpkgRoot, "ROOT")
+			for _, w := range tt.want {
+				if !strings.Contains(calls, w) {
+					t.Errorf("no %q among the calls:\n%s", w, calls)
+				}
+			}
+			for _, w := range tt.wantNone {
+				if strings.Contains(calls, w) {
+					t.Errorf("unexpected %q among the calls:\n%s", w, calls)
+				}
+			}
+		})
+	}
+}
+
+// TestPostrm checks remove keeps the queue and masks the unit, and purge
+// deletes the queue and clock state and forgets the unit.
+func TestPostrm(t *testing.T) {
+	tests := []struct {
+		action    string
+		wantCall  string
+		wantState bool
+	}{
+		{"remove", "deb-systemd-helper mask thingd.service", true},
+		{"purge", "deb-systemd-helper purge thingd.service", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.action, func(t *testing.T) {
+			dpkgRoot := t.TempDir()
+			queued := filepath.Join(dpkgRoot, "var/lib/thingd/queue/segment-1")
+			if err := os.MkdirAll(filepath.Dir(queued), 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(queued, []byte("x"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			calls := strings.Join(runScript(t, "postrm", debTools(t), dpkgRoot, tt.action), "\n")
+			if !strings.Contains(calls, tt.wantCall) {
+				t.Errorf("no %q among the calls:\n%s", tt.wantCall, calls)
+			}
+			if _, err := os.Stat(queued); (err == nil) != tt.wantState {
+				t.Errorf("after postrm %s: queue file present = %v, want %v", tt.action, err == nil, tt.wantState)
+			}
+		})
+	}
+}
