@@ -35,8 +35,8 @@ type Options struct {
 	// AckTimeout is how long a SUBACK may take before the subscription is sent again; default 20s.
 	AckTimeout time.Duration
 	Backoff    BackoffOptions
-	// OnEvent, if set, is called from Run's goroutine on every connect, disconnect and failed
-	// attempt, in order. It must not block; hand the event off.
+	// OnEvent, if set, is called on every connect, subscribe, disconnect and failed attempt,
+	// in order and never concurrently. It must not block; hand the event off.
 	OnEvent func(Event)
 	// InboxSize bounds inbound messages waiting for the worker; default 64. When it is full a
 	// QoS0 message is dropped (and counted) and a QoS1 message waits, unacknowledged.

@@ -249,6 +249,7 @@ func (s *Session) serve(ctx context.Context, c *connection) (lasted time.Duratio
 		s.mu.Lock()
 		s.subscribedOnce, s.state.Subscribed = true, true
 		s.mu.Unlock()
+		s.emit(Event{Kind: EventSubscribed, At: s.now()})
 	}()
 
 	var why error

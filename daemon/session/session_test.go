@@ -54,11 +54,12 @@ func TestRoundTripInProcess(t *testing.T) {
 	if _, err := s.Publish(context.Background(), "dt/device/echo", 1, nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("Publish after Run: %v, want ErrClosed", err)
 	}
-	if n := ev.count(EventConnected); n != 1 {
-		t.Errorf("%d connect events, want 1", n)
+	var kinds []string
+	for _, e := range ev.all() {
+		kinds = append(kinds, e.Kind.String())
 	}
-	if n := ev.count(EventDisconnected); n != 1 {
-		t.Errorf("%d disconnect events, want 1", n)
+	if got := strings.Join(kinds, ","); got != "connected,subscribed,disconnected" {
+		t.Errorf("events %s, want connected,subscribed,disconnected", got)
 	}
 }
 

@@ -23,6 +23,7 @@ const (
 	EventConnected     EventKind = iota + 1 // a CONNACK accepted us (and resends were queued)
 	EventDisconnected                       // an established connection ended
 	EventConnectFailed                      // an attempt failed; the next follows after a backoff
+	EventSubscribed                         // every subscription is in place on this connection
 )
 
 func (k EventKind) String() string {
@@ -33,6 +34,8 @@ func (k EventKind) String() string {
 		return "disconnected"
 	case EventConnectFailed:
 		return "connect failed"
+	case EventSubscribed:
+		return "subscribed"
 	}
 	return "unknown"
 }
