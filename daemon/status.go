@@ -122,8 +122,12 @@ func (d *Daemon) statusLine() string {
 		fmt.Fprintf(&b, "connected to %s", st.Endpoint)
 	} else {
 		fmt.Fprintf(&b, "disconnected from %s", st.Endpoint)
-		if st.Connection.LastError != "" {
-			fmt.Fprintf(&b, " (%s)", shorten(st.Connection.LastError, 100))
+		if e := st.Connection.LastError; e != "" {
+			// The endpoint is already named; keep the room for the reason.
+			for _, p := range []string{"connect to " + st.Endpoint + ": ", "TLS handshake with " + st.Endpoint + ": "} {
+				e = strings.TrimPrefix(e, p)
+			}
+			fmt.Fprintf(&b, " (%s)", shorten(e, 300))
 		}
 	}
 	if g != nil {

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"thingd/daemon/testbed"
 )
 
 // TestNothingLostAcrossKill9AndOutage (issue 5's acceptance): with the broker unreachable,
@@ -17,7 +15,7 @@ import (
 // arrive, in order of first arrival, once it restarts and the broker can be reached.
 func TestNothingLostAcrossKill9AndOutage(t *testing.T) {
 	g := newGate(t)
-	w := newWorld(t, g.port, "")
+	w := newWorld(t, worldOptions{BrokerPort: g.port})
 	rec := w.broker.Subscribe(t, "dt/pi/seq")
 	d := w.start(t)
 
@@ -64,7 +62,7 @@ func TestNothingLostAcrossKill9AndOutage(t *testing.T) {
 // mutual TLS, publishes built-in telemetry stamped with trusted time, and `thingd status
 // --json` reports it; STATUS= tells a person the same.
 func TestRunPublishesTelemetryAndReportsStatus(t *testing.T) {
-	w := newWorld(t, 0, "[[telemetry]]\ntopic = \"dt/{thing}/system\"\ninterval = \"1s\"\n")
+	w := newWorld(t, worldOptions{Extra: telemetryEverySecond})
 	rec := w.broker.Subscribe(t, "dt/pi/system")
 	d := w.start(t)
 	msgs := rec.Wait(t, 2, 30*time.Second)
@@ -105,4 +103,48 @@ func TestRunPublishesTelemetryAndReportsStatus(t *testing.T) {
 	}
 }
 
-var _ = testbed.Require
+const telemetryEverySecond = "[[telemetry]]\ntopic = \"dt/{thing}/system\"\ninterval = \"1s\"\n"
+
+// TestWorldThreeYearsAhead (issue 4's decisive test): broker, NTP server and certificates
+// live 1095 days ahead, the way a Pi with no RTC boots behind the world. thingd, on this
+// machine's time and without CAP_SYS_TIME, syncs, connects, and stamps telemetry in the
+// world's year.
+func TestWorldThreeYearsAhead(t *testing.T) {
+	w := newWorld(t, worldOptions{FakeDays: 1095, Extra: telemetryEverySecond})
+	rec := w.broker.Subscribe(t, "dt/pi/system")
+	d := w.start(t)
+	msgs := rec.Wait(t, 1, 60*time.Second)
+	var doc struct {
+		TS time.Time `json:"ts"`
+	}
+	if err := json.Unmarshal(msgs[0].Payload, &doc); err != nil {
+		t.Fatal(err)
+	}
+	world := time.Now().Add(1095 * 24 * time.Hour)
+	if doc.TS.Year() != world.Year() || doc.TS.Sub(world).Abs() > time.Hour {
+		t.Errorf("telemetry ts %v, want the world's time about %v", doc.TS, world)
+	}
+	if strings.Contains(string(msgs[0].Payload), "unsynced") {
+		t.Errorf("telemetry marked unsynced: %s", msgs[0].Payload)
+	}
+	d.stop(t)
+}
+
+// TestNoNTPReachable: with no NTP server answering and certificates valid only in the
+// world's future, thingd stays up, says the clock is the reason, and keeps trying.
+func TestNoNTPReachable(t *testing.T) {
+	w := newWorld(t, worldOptions{FakeDays: 1095, NoNTP: true})
+	d := w.start(t)
+	line := d.notify.waitFor(t, "not yet valid", 60*time.Second)
+	if !strings.Contains(line, "clock unsynced") {
+		t.Errorf("STATUS= does not name the clock: %q", line)
+	}
+	out, _, code := runThingd(t, nil, "status", "--socket", w.socket)
+	if code != 0 || !strings.Contains(out, "unsynced") || !strings.Contains(out, "not yet valid") {
+		t.Errorf("status exit %d:\n%s", code, out)
+	}
+	t.Logf("STATUS=%s\n%s", line, out)
+	if code := d.stop(t); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}

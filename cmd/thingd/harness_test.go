@@ -26,17 +26,31 @@ type world struct {
 	socket string
 }
 
-// newWorld starts real mosquitto (mutual TLS) and chronyd on loopback. brokerPort lets a
-// test put a gate between thingd and the broker; 0 connects directly.
-func newWorld(t *testing.T, brokerPort int, extra string) *world {
+// worldOptions shape a world; the zero value is a healthy one on this machine's time.
+type worldOptions struct {
+	BrokerPort int    // thingd connects here (a gate the test controls); 0 = the broker itself
+	Extra      string // TOML appended to the config
+	FakeDays   int    // broker, chronyd and certificates live this many days ahead
+	NoNTP      bool   // clock.servers points at a closed UDP port
+}
+
+// newWorld starts real mosquitto (mutual TLS) and chronyd on loopback and writes a config
+// for thingd with everything it keeps on disk in a temp dir.
+func newWorld(t *testing.T, o worldOptions) *world {
 	t.Helper()
-	w := &world{broker: testbed.StartMosquitto(t, testbed.MosquittoOptions{}), ntp: testbed.StartChrony(t, testbed.ChronyOptions{}), dir: t.TempDir()}
+	pki := testbed.NewPKI(t, testbed.PKIOptions{Shift: time.Duration(o.FakeDays) * 24 * time.Hour})
+	w := &world{broker: testbed.StartMosquitto(t, testbed.MosquittoOptions{PKI: pki, FakeDays: o.FakeDays}), dir: t.TempDir()}
+	ntpAddr := fmt.Sprintf("127.0.0.1:%d", testbed.FreeUDPPort(t))
+	if !o.NoNTP {
+		w.ntp = testbed.StartChrony(t, testbed.ChronyOptions{FakeDays: o.FakeDays})
+		ntpAddr = w.ntp.Addr
+	}
+	brokerPort := o.BrokerPort
 	if brokerPort == 0 {
 		brokerPort = w.broker.Port
 	}
 	w.socket = filepath.Join(w.dir, "thingd.sock")
 	w.config = filepath.Join(w.dir, "thingd.toml")
-	pki := w.broker.PKI
 	doc := fmt.Sprintf(`version = 1
 [mqtt]
 endpoint = "localhost"
@@ -58,8 +72,8 @@ dir = %q
 socket = %q
 [log]
 level = "debug"
-%s`, brokerPort, pki.CAFile, pki.DeviceCertFile, pki.DeviceKeyFile, w.ntp.Addr,
-		filepath.Join(w.dir, "clock"), filepath.Join(w.dir, "queue"), w.socket, extra)
+%s`, brokerPort, pki.CAFile, pki.DeviceCertFile, pki.DeviceKeyFile, ntpAddr,
+		filepath.Join(w.dir, "clock"), filepath.Join(w.dir, "queue"), w.socket, o.Extra)
 	if err := os.WriteFile(w.config, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}

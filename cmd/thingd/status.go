@@ -76,7 +76,11 @@ func printStatus(w io.Writer, st daemon.Status) {
 	fmt.Fprintln(w)
 	c := st.Counters
 	fmt.Fprintf(w, "counters    accepted %d, published %d, dropped %d, refused %d, corrupt %d\n", c.Accepted, c.Published, c.Dropped, c.Refused, c.Corrupt)
-	fmt.Fprintf(w, "subscribed  %s\n", strings.Join(st.Subscriptions, ", "))
+	subs := strings.Join(st.Subscriptions, ", ")
+	if subs == "" {
+		subs = "(none)"
+	}
+	fmt.Fprintf(w, "subscribed  %s\n", subs)
 	if st.ReloadError != "" {
 		fmt.Fprintf(w, "reload      FAILED, running the previous config: %s\n", st.ReloadError)
 	}

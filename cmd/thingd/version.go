@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"time"
@@ -52,6 +53,13 @@ func built() time.Time {
 					return t
 				}
 			}
+		}
+	}
+	// A build without -X main.buildTime (go build by hand): the binary's own mtime is
+	// close to when it was built, and package managers preserve it.
+	if exe, err := os.Executable(); err == nil {
+		if fi, err := os.Stat(exe); err == nil {
+			return fi.ModTime()
 		}
 	}
 	return time.Time{}
