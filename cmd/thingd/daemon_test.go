@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -147,4 +149,50 @@ func TestNoNTPReachable(t *testing.T) {
 	if code := d.stop(t); code != 0 {
 		t.Errorf("exit %d", code)
 	}
+}
+
+// TestSystemdLifecycle (issue 6's acceptance): through a unixgram NOTIFY_SOCKET the real
+// daemon sends READY=1, STATUS=, at least two WATCHDOG=1, RELOADING=1 (with
+// MONOTONIC_USEC) then READY=1 on SIGHUP, survives a reload with a bad config while
+// saying so, and on SIGTERM sends STOPPING=1 and exits 0.
+func TestSystemdLifecycle(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	t.Setenv("WATCHDOG_USEC", "1000000")
+	d := w.start(t)
+	d.notify.waitFor(t, "STATUS=", 10*time.Second)
+	d.notify.waitFor(t, "WATCHDOG=1", 10*time.Second)
+	d.notify.waitFor(t, "WATCHDOG=1", 10*time.Second)
+
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	msg := d.notify.waitFor(t, "RELOADING=1", 10*time.Second)
+	if !strings.Contains(msg, "MONOTONIC_USEC=") {
+		t.Errorf("RELOADING without MONOTONIC_USEC: %q", msg)
+	}
+	d.notify.waitFor(t, "READY=1", 10*time.Second)
+
+	good, err := os.ReadFile(w.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(w.config, append(good, "\nbogus_key = 1\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	d.notify.waitFor(t, "RELOADING=1", 10*time.Second)
+	d.notify.waitFor(t, "READY=1", 10*time.Second)
+	status := d.notify.waitFor(t, "STATUS=reload failed", 10*time.Second)
+	if !strings.Contains(status, "bogus_key") {
+		t.Errorf("STATUS does not name the bad key: %q", status)
+	}
+	if out, _, code := runThingd(t, nil, "pub", "--socket", w.socket, "--topic", "dt/pi/x", "--message", "still here"); code != 0 {
+		t.Errorf("daemon not accepting after a bad reload: %d %s", code, out)
+	}
+	if code := d.stop(t); code != 0 {
+		t.Errorf("exit %d after SIGTERM, want 0", code)
+	}
+	d.notify.waitFor(t, "STOPPING=1", time.Second)
 }

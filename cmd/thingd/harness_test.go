@@ -198,6 +198,7 @@ type notifyListener struct {
 	conn *net.UnixConn
 	mu   sync.Mutex
 	msgs []string
+	next int // waitFor looks at messages from here on
 	more chan struct{}
 }
 
@@ -237,19 +238,22 @@ func (n *notifyListener) all() []string {
 	return append([]string(nil), n.msgs...)
 }
 
-// waitFor waits for a datagram containing want and returns it.
+// waitFor waits for the next datagram containing want, after the one it returned last,
+// so that two waits for WATCHDOG=1 need two pings.
 func (n *notifyListener) waitFor(t *testing.T, want string, timeout time.Duration) string {
 	t.Helper()
 	deadline := time.After(timeout)
-	seen := 0
 	for {
-		msgs := n.all()
-		for _, m := range msgs[seen:] {
-			if strings.Contains(m, want) {
-				return m
+		n.mu.Lock()
+		msgs := append([]string(nil), n.msgs...)
+		for i := n.next; i < len(msgs); i++ {
+			if strings.Contains(msgs[i], want) {
+				n.next = i + 1
+				n.mu.Unlock()
+				return msgs[i]
 			}
 		}
-		seen = len(msgs)
+		n.mu.Unlock()
 		select {
 		case <-n.more:
 		case <-deadline:
