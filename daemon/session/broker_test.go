@@ -12,7 +12,6 @@ import (
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
@@ -25,9 +24,10 @@ import (
 type faultHook struct {
 	mochi.HookBase
 	mu               sync.Mutex
-	swallowSubscribe int  // SUBSCRIBE packets still to swallow
-	swallowPublish   int  // client PUBLISH packets still to swallow
-	kick             bool // close every connection right after CONNACK
+	swallowSubscribe int    // SUBSCRIBE packets still to swallow
+	swallowPublish   int    // client PUBLISH packets still to swallow
+	kick             bool   // close every connection right after CONNACK
+	deny             string // a topic filter nobody may subscribe to (like an IoT policy)
 	subscribes       int
 	publishes        []packets.Packet // client PUBLISH packets as read (before swallowing)
 	pubacks          int              // PUBACKs from the client
@@ -39,7 +39,15 @@ type faultHook struct {
 func (h *faultHook) ID() string { return "faults" }
 
 func (h *faultHook) Provides(b byte) bool {
-	return b == mochi.OnPacketRead || b == mochi.OnSessionEstablished || b == mochi.OnPacketSent
+	return b == mochi.OnPacketRead || b == mochi.OnSessionEstablished || b == mochi.OnPacketSent ||
+		b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
+}
+
+// OnConnectAuthenticate lets every client in: the TLS listener already checked its certificate.
+func (h *faultHook) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
+
+func (h *faultHook) OnACLCheck(_ *mochi.Client, topic string, write bool) bool {
+	return write || h.deny == "" || topic != h.deny
 }
 
 func (h *faultHook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
@@ -124,9 +132,6 @@ func startBroker(t *testing.T, pki *testbed.PKI, hook *faultHook) *fakeBroker {
 		InlineClient: true,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
 	if hook == nil {
 		hook = &faultHook{}
 	}

@@ -400,3 +400,55 @@ func TestPendingDeliveryFailsWithErrClosed(t *testing.T) {
 		t.Errorf("delivery after Run returned: %v, want ErrClosed", err)
 	}
 }
+
+// A subscription the broker refuses (here mochi's ACL standing in for an IoT policy) is
+// reported with the policy hint and tried again on the backoff schedule, while the allowed
+// one works.
+func TestSubscriptionRefused(t *testing.T) {
+	pki := testbed.NewPKI(t, testbed.PKIOptions{})
+	b := startBroker(t, pki, &faultHook{deny: "cmd/device/#"})
+	var ev eventLog
+	var c collector
+	core, logs := observer.New(zap.InfoLevel)
+	o := testOptions(t, pki, b.port, &ev)
+	o.Logger = zap.New(core)
+	s, err := New(o, []Subscription{
+		{Filter: "dt/device/echo", QoS: 1, Handle: c.handle},
+		{Filter: "cmd/device/#", QoS: 1, Handle: c.handle},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var retries atomic.Int32
+	s.sleep = func(ctx context.Context, _ time.Duration) error {
+		if retries.Add(1) < 2 {
+			return nil // one more round
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	start(t, s)
+	waitFor(t, "the refused subscription to be retried", func() bool { return retries.Load() == 2 })
+	refused := logs.FilterMessage("subscription not in place; trying again").All()
+	if len(refused) != 2 {
+		t.Fatalf("%d refusal warnings, want 2 (first try and one retry)", len(refused))
+	}
+	msg := refused[0].ContextMap()["error"].(string)
+	if !strings.Contains(msg, `"cmd/device/#"`) || !strings.Contains(msg, "iot:Subscribe") {
+		t.Errorf("refusal %q: want the filter and the policy hint", msg)
+	}
+	if subs, _, _, _ := b.hook.snapshot(); subs != 3 {
+		t.Errorf("%d SUBSCRIBE packets, want 3: the allowed one once, the refused one twice", subs)
+	}
+	if s.State().Subscribed {
+		t.Error("reported as subscribed although one subscription was refused")
+	}
+	d, err := s.Publish(context.Background(), "dt/device/echo", 1, []byte("allowed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the echo on the allowed subscription", func() bool { return len(c.got()) == 1 })
+}

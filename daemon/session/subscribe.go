@@ -8,8 +8,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// subackFailure is the SUBACK return code for a refused subscription.
-const subackFailure = 0x80
+// maxGrantedQoS is the highest SUBACK code that grants a subscription; MQTT 3.1.1 then
+// only has 0x80 (failure), but brokers speaking 5.0 codes (0x87 not authorized) exist.
+const maxGrantedQoS = 2
 
 // subscribeAll makes every subscription on the current connection, sending again each one
 // whose SUBACK is missing or negative, on its own backoff schedule, until all are in place or
@@ -57,7 +58,13 @@ func (s *Session) subscribeOne(ctx context.Context, client mqtt.Client, sub Subs
 	if !ok {
 		return nil
 	}
-	if code, ok := st.Result()[sub.Filter]; !ok || code == subackFailure {
+	// One filter per SUBSCRIBE, so every code is this filter's (paho keys a shared
+	// subscription "$share/g/t" under "t").
+	refused := len(st.Result()) == 0
+	for _, code := range st.Result() {
+		refused = refused || code > maxGrantedQoS
+	}
+	if refused {
 		return fmt.Errorf("the broker refused the subscription to %q: check that the IoT policy allows "+
 			"iot:Subscribe on topicfilter/%s and iot:Receive on the matching topics", sub.Filter, sub.Filter)
 	}
