@@ -53,14 +53,21 @@ cross:
 	  echo "bin/$$name/thingd $$(stat -c %s bin/$$name/thingd) bytes"; \
 	done
 
-demo:
-	@echo "make demo: not implemented yet (issue 7)"; exit 1
+# A local mutual-TLS broker (Go) and NTP server, and the real thingd against them. Needs only Go.
+demo: build
+	$(GO) build -o bin/thingd-demo ./cmd/thingd-demo
+	bin/thingd-demo --thingd bin/thingd
 
 bench:
 	@echo "make bench: not implemented yet (issue 8)"; exit 1
 
+DEB_ARCHES ?= amd64 arm64 armhf armel
+
 deb:
-	@echo "make deb: not implemented yet (issue 6)"; exit 1
+	@for a in $(DEB_ARCHES); do \
+	  VERSION=$(VERSION) COMMIT=$(COMMIT) BUILD_TIME=$(BUILD_TIME) GO=$(GO) packaging/build-deb.sh $$a || exit 1; \
+	done
+	@ls -l dist/*.deb
 
 e2e:
 	@echo "make e2e: the systemd-nspawn end-to-end test arrives with issue 6; skipped"

@@ -143,7 +143,7 @@ func (g *generation) setErr(s string) {
 func (d *Daemon) subscriptions(g *generation) ([]session.Subscription, error) {
 	var subs []session.Subscription
 	for i, s := range g.cfg.Subscribe {
-		log := d.log.Named("handler").With(zap.String("topic", s.Topic))
+		log := d.log.Named("handler")
 		var h handler.Handler
 		var err error
 		if len(s.Exec) > 0 {
