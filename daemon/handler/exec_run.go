@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 
@@ -57,7 +58,7 @@ func (e *Exec) newRun(topic string) *run {
 		done:      make(chan struct{}),
 	}
 	cmd := exec.CommandContext(ctx, e.argv[0], e.argv[1:]...)
-	cmd.Env = append(os.Environ(), "THINGD_TOPIC="+topic)
+	cmd.Env = append(childEnv(os.Environ()), "THINGD_TOPIC="+topic)
 	cmd.Stdout = r.stdout
 	cmd.Stderr = r.stderr
 	// Its own process group, so that a kill reaches whatever a shell script started as well.
@@ -129,4 +130,19 @@ func (r *run) report(err, killedBy error) error {
 		r.log.Warn("handler failed", append(fields, zap.Error(err))...)
 		return fmt.Errorf("exec handler %s for topic %q: %w", argv0, r.topic, err)
 	}
+}
+
+// childEnv is thingd's environment minus what systemd meant for thingd alone: a handler
+// must not inherit the notify socket or the watchdog settings of its parent.
+func childEnv(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }

@@ -391,3 +391,11 @@ func TestTailBuffer(t *testing.T) {
 
 // Handler is what the session uses; both kinds satisfy it.
 var _ = []Handler{(*Exec)(nil), (*File)(nil)}
+
+// TestChildEnvDropsSystemdVariables: a handler never gets thingd's notify socket or watchdog.
+func TestChildEnvDropsSystemdVariables(t *testing.T) {
+	got := childEnv([]string{"PATH=/bin", "NOTIFY_SOCKET=/run/systemd/notify", "WATCHDOG_USEC=30000000", "WATCHDOG_PID=1", "HOME=/x"})
+	if strings.Join(got, " ") != "PATH=/bin HOME=/x" {
+		t.Errorf("childEnv = %q", got)
+	}
+}
