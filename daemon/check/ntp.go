@@ -1,0 +1,124 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/beevik/ntp"
+
+	"thingd/daemon/config"
+)
+
+// The bounds thingd's clock applies to an answer beyond ntp.Response.Validate (see
+// clock/sample.go): check trusts exactly the answers the daemon would.
+const (
+	maxRTT          = 2 * time.Second
+	maxRootDistance = 1500 * time.Millisecond
+)
+
+// ntpSteps asks every server in clock.servers at once and reports each on its own line.
+// A server that does not answer is a warning: the clock step decides whether the time
+// the daemon would use is good enough.
+func (r *runner) ntpSteps(ctx context.Context) []Result {
+	servers := r.cfg.Clock.Servers
+	if len(servers) == 0 {
+		return []Result{warn("ntp", "clock.servers is empty: thingd relies on the system clock",
+			`list NTP servers in clock.servers, e.g. ["time.aws.com", "pool.ntp.org"]`, nil)}
+	}
+	type answer struct {
+		addr string
+		resp *ntp.Response
+		err  error
+	}
+	answers := make([]answer, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		wg.Go(func() {
+			answers[i] = answer{addr: s}
+			srv, err := config.SplitServer(s)
+			if err != nil {
+				answers[i].err = err
+				return
+			}
+			addr := net.JoinHostPort(srv.Host, strconv.Itoa(srv.Port))
+			answers[i].addr = addr
+			qctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
+			defer cancel()
+			answers[i].resp, answers[i].err = r.o.QueryNTP(qctx, addr)
+			if answers[i].err == nil {
+				answers[i].err = checkResponse(answers[i].resp)
+			}
+		})
+	}
+	wg.Wait()
+
+	out := make([]Result, len(servers))
+	var offsets []time.Duration
+	for i, a := range answers {
+		data := map[string]any{"server": servers[i], "addr": a.addr}
+		if a.err != nil {
+			out[i] = warn("ntp", fmt.Sprintf("%s: no usable answer: %v", servers[i], a.err),
+				"let UDP traffic (NTP) out to "+a.addr+", or list a reachable server in clock.servers", data)
+			continue
+		}
+		resp := a.resp
+		offsets = append(offsets, resp.ClockOffset)
+		data["offset_ms"], data["rtt_ms"], data["stratum"] = ms(resp.ClockOffset), ms(resp.RTT), resp.Stratum
+		out[i] = pass("ntp", fmt.Sprintf("%s: offset %s, round trip %s, stratum %d",
+			servers[i], signed(resp.ClockOffset), human(resp.RTT), resp.Stratum), data)
+	}
+	if len(offsets) > 0 {
+		r.ntpOK, r.offset = true, median(offsets)
+	}
+	return out
+}
+
+// checkResponse applies the library's validity checks and the daemon's bounds.
+func checkResponse(resp *ntp.Response) error {
+	if err := resp.Validate(); err != nil {
+		return fmt.Errorf("invalid answer: %w", err)
+	}
+	if resp.RTT < 0 || resp.RTT > maxRTT {
+		return fmt.Errorf("round trip %v is outside 0..%v", resp.RTT, maxRTT)
+	}
+	if resp.RootDistance > maxRootDistance {
+		return fmt.Errorf("root distance %v is over %v (the server is far from a good reference)", resp.RootDistance, maxRootDistance)
+	}
+	return nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Sorted(slices.Values(ds))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return s[n/2-1] + (s[n/2]-s[n/2-1])/2
+}
+
+// queryNTP asks one server; the socket closes when ctx ends.
+func queryNTP(ctx context.Context, addr string) (*ntp.Response, error) {
+	timeout := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if timeout <= 0 {
+		return nil, context.DeadlineExceeded
+	}
+	return ntp.QueryWithOptions(addr, ntp.QueryOptions{
+		Timeout: timeout,
+		Dialer: func(_, raddr string) (net.Conn, error) {
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, "udp", raddr)
+			if err == nil {
+				context.AfterFunc(ctx, func() { conn.Close() })
+			}
+			return conn, err
+		},
+	})
+}
