@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"thingd/daemon/limits"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap"
@@ -70,7 +71,9 @@ func (s *Session) handle(ctx context.Context, m mqtt.Message) {
 	matched, refused := 0, 0
 	for i := range s.subs {
 		sub := &s.subs[i]
-		if !matchTopic(sub.Filter, topic) {
+		// Our own matcher, not paho's routes: a message that matches several subscriptions
+		// is acknowledged once, after all of them.
+		if !limits.Match(sub.Filter, topic) {
 			continue
 		}
 		matched++

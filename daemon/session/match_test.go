@@ -1,6 +1,10 @@
 package session
 
-import "testing"
+import (
+	"testing"
+
+	"thingd/daemon/limits"
+)
 
 func TestMatchTopic(t *testing.T) {
 	tests := []struct {
@@ -29,8 +33,8 @@ func TestMatchTopic(t *testing.T) {
 		{"$aws/things/+/shadow/#", "$aws/things/x/shadow/update/accepted", true},
 	}
 	for _, tt := range tests {
-		if got := matchTopic(tt.filter, tt.topic); got != tt.want {
-			t.Errorf("matchTopic(%q, %q) = %v, want %v", tt.filter, tt.topic, got, tt.want)
+		if got := limits.Match(tt.filter, tt.topic); got != tt.want {
+			t.Errorf("limits.Match(%q, %q) = %v, want %v", tt.filter, tt.topic, got, tt.want)
 		}
 	}
 }
