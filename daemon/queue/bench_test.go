@@ -3,7 +3,10 @@ package queue
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -58,7 +61,15 @@ func prefill(b *testing.B, q benchQueue, n int) {
 
 // BenchmarkAppend: fsynced appends of one message each by 1, 8 and 64 concurrent producers.
 func BenchmarkAppend(b *testing.B) {
-	for _, d := range designs {
+	noLinger := struct {
+		name string
+		open func(b *testing.B) benchQueue
+	}{"segment-nolinger", func(b *testing.B) benchQueue {
+		q := designs[0].open(b).(*Queue)
+		q.w.noLinger = true // set before any Append, so before the writer reads it
+		return q
+	}}
+	for _, d := range append(designs, noLinger) {
 		for _, producers := range []int{1, 8, 64} {
 			b.Run(fmt.Sprintf("%s/producers=%d", d.name, producers), func(b *testing.B) {
 				q := d.open(b)
@@ -67,7 +78,7 @@ func BenchmarkAppend(b *testing.B) {
 				left.Store(int64(b.N))
 				var wg sync.WaitGroup
 				b.ResetTimer()
-				start := time.Now()
+				start, written := time.Now(), diskWrites()
 				for range producers {
 					wg.Go(func() {
 						for left.Add(-1) >= 0 {
@@ -80,6 +91,9 @@ func BenchmarkAppend(b *testing.B) {
 				}
 				wg.Wait()
 				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
+				if written >= 0 {
+					b.ReportMetric(float64(diskWrites()-written)/float64(b.N), "disk-B/msg")
+				}
 				if sq, ok := q.(*Queue); ok {
 					sq.Close()
 					b.ReportMetric(float64(sq.w.records)/float64(sq.w.syncs), "msg/fsync")
@@ -112,18 +126,19 @@ func BenchmarkDrain(b *testing.B) {
 }
 
 // BenchmarkBacklog: the steady-state cost of one message (fsynced Append, Next, Ack) behind
-// a backlog of 1k and of 100k messages; flat means the cost does not grow with the backlog.
-// heap-MiB is the live heap with the backlog queued.
+// a backlog of 1k, 100k and 1M messages; flat means the cost does not grow with the
+// backlog. heap-MiB is the live Go heap with the backlog queued (bbolt's mmap not included).
 func BenchmarkBacklog(b *testing.B) {
 	for _, d := range designs {
-		for _, backlog := range []int{1_000, 100_000} {
+		for _, backlog := range []int{1_000, 100_000, 1_000_000} {
 			b.Run(fmt.Sprintf("%s/backlog=%dk", d.name, backlog/1000), func(b *testing.B) {
 				q := d.open(b)
 				defer q.Close()
 				prefill(b, q, backlog)
-				b.ReportMetric(liveHeapMiB(), "heap-MiB")
+				heap := liveHeapMiB()
 				b.ReportAllocs()
 				b.ResetTimer()
+				defer func() { b.ReportMetric(heap, "heap-MiB") }()
 				for range b.N {
 					if err := q.Append(context.Background(), benchMsg); err != nil {
 						b.Fatal(err)
@@ -140,10 +155,10 @@ func BenchmarkBacklog(b *testing.B) {
 }
 
 // BenchmarkBacklogDrain isolates the backlog's effect from the fsync: Next and Ack only,
-// behind 1k and 100k queued messages.
+// behind 1k, 100k and 1M queued messages.
 func BenchmarkBacklogDrain(b *testing.B) {
 	for _, d := range designs {
-		for _, backlog := range []int{1_000, 100_000} {
+		for _, backlog := range []int{1_000, 100_000, 1_000_000} {
 			b.Run(fmt.Sprintf("%s/backlog=%dk", d.name, backlog/1000), func(b *testing.B) {
 				q := d.open(b)
 				defer q.Close()
@@ -166,4 +181,22 @@ func liveHeapMiB() float64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return float64(m.HeapAlloc) / (1 << 20)
+}
+
+// diskWrites returns the bytes this process has caused to be written to storage (pages
+// dirtied, counted again each time they are dirtied after a writeback), or -1.
+func diskWrites() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }

@@ -26,7 +26,7 @@ func TestTornTail(t *testing.T) {
 		corrupt uint64
 	}{
 		{name: "mid body", cut: 5, kept: 9, corrupt: 1},
-		{name: "mid header", cut: 25 + 4, kept: 9, corrupt: 1},
+		{name: "mid header", cut: 46 - 4, kept: 9, corrupt: 1}, // message 9 is 46 bytes on disk
 		{name: "mid body plus garbage", cut: 7, garbage: []byte("\x13\x00\x00\x00garbage after a crash"), kept: 9, corrupt: 1},
 		{name: "garbage after a whole record", garbage: []byte{0xff, 0xff, 1, 2, 3}, kept: 10, corrupt: 1},
 		{name: "zeros after a whole record", garbage: make([]byte, 4096), kept: 10, corrupt: 1},

@@ -133,7 +133,7 @@ func (q *Queue) Stats() Stats {
 		Accepted: q.accepted, Acked: q.acked, Dropped: q.dropped, Corrupt: q.corrupt,
 	}
 	var peekSeg *segment
-	var peekOff int64
+	var peekOff, peekLimit int64
 	switch {
 	case s.Depth <= 0:
 	case len(q.ring) > 0:
@@ -143,25 +143,25 @@ func (q *Queue) Stats() Stats {
 		if peekOff >= peekSeg.size && peekSeg.sealed {
 			peekSeg, peekOff = q.segAfterLocked(peekSeg), segHeaderSize
 		}
-		if peekOff >= peekSeg.size {
+		if peekLimit = peekSeg.size; peekOff >= peekLimit {
 			peekSeg = nil
 		}
 	}
 	q.mu.Unlock()
 	if peekSeg != nil {
-		s.OldestTime = peekTime(peekSeg, peekOff)
+		s.OldestTime = peekTime(peekSeg.path, peekOff, peekLimit)
 	}
 	return s
 }
 
 // peekTime reads the enqueue time of the record at off, or returns the zero Time.
-func peekTime(seg *segment, off int64) time.Time {
-	f, err := os.Open(seg.path)
+func peekTime(path string, off, limit int64) time.Time {
+	f, err := os.Open(path)
 	if err != nil {
 		return time.Time{}
 	}
 	defer f.Close()
-	rec, _, err := newFileReader(f).record(off, seg.size)
+	rec, _, err := newFileReader(f).record(off, limit)
 	if err != nil {
 		return time.Time{}
 	}

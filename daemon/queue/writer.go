@@ -43,6 +43,7 @@ type writer struct {
 	lastSync time.Duration // how long its fsync took
 	syncs    int64         // fsyncs of records, for the benchmarks
 	records  int64
+	noLinger bool // for the benchmark that shows why linger exists
 }
 
 func (w *writer) close() {
@@ -150,7 +151,7 @@ func (q *Queue) gather(batch []*appendReq, all bool) []*appendReq {
 // first of them would get an fsync of its own while the rest wait for the next one, and
 // batches would alternate between small and large. The wait is at most half an fsync.
 func (q *Queue) linger(batch []*appendReq) []*appendReq {
-	if len(batch) >= q.w.lastReqs || len(q.reqs) > 0 {
+	if len(batch) >= q.w.lastReqs || len(q.reqs) > 0 || q.w.noLinger {
 		return batch
 	}
 	timer := time.NewTimer(min(q.w.lastSync/2, maxLinger))
