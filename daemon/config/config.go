@@ -107,16 +107,22 @@ func Defaults() Config {
 }
 
 // telemetryDefaults and subscribeDefaults fill array-of-table entries, which TOML
-// decoding creates from zero values.
-func telemetryDefaults(t *Telemetry) {
+// decoding creates from zero values; qosSet tells an explicit "qos = 0" from an absent key.
+func telemetryDefaults(t *Telemetry, qosSet bool) {
 	if t.Interval == 0 {
 		t.Interval = Duration(60 * time.Second)
 	}
+	if !qosSet {
+		t.QoS = 1
+	}
 }
 
-func subscribeDefaults(s *Subscribe) {
+func subscribeDefaults(s *Subscribe, qosSet bool) {
 	if s.Timeout == 0 {
 		s.Timeout = Duration(30 * time.Second)
+	}
+	if !qosSet {
+		s.QoS = 1
 	}
 }
 

@@ -48,6 +48,8 @@ func TestDefaults(t *testing.T) {
 		"interval":    {cfg.Telemetry[0].Interval.D(), 60 * time.Second},
 		"sub topic":   {cfg.Subscribe[0].Topic, "cmd/raspi2-test/#"},
 		"sub timeout": {cfg.Subscribe[0].Timeout.D(), 30 * time.Second},
+		"tel qos":     {cfg.Telemetry[0].QoS, 1},
+		"sub qos":     {cfg.Subscribe[0].QoS, 1},
 	}
 	for name, c := range checks {
 		if c[0] != c[1] {
@@ -219,5 +221,13 @@ func TestSyntaxErrorNamesKey(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("got %v, want prefix %q", err, want)
 		}
+	}
+}
+
+func TestExplicitQoSZeroStays(t *testing.T) {
+	doc := strings.Replace(good, `topic = "dt/{thing}/system"`, "topic = \"dt/{thing}/system\"\nqos = 0", 1)
+	cfg, err := Parse("q.toml", []byte(doc))
+	if err != nil || cfg.Telemetry[0].QoS != 0 {
+		t.Fatalf("qos = 0 became %d (%v)", cfg.Telemetry[0].QoS, err)
 	}
 }

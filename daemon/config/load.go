@@ -52,11 +52,14 @@ func Parse(path string, doc []byte) (*Config, error) {
 	if _, ok := pos["clock.servers"]; !ok {
 		cfg.Clock.Servers = Defaults().Clock.Servers
 	}
+	// QoS defaults to 1 (at least once) where the key is absent; an explicit 0 stays 0.
 	for i := range cfg.Telemetry {
-		telemetryDefaults(&cfg.Telemetry[i])
+		_, set := pos[fmt.Sprintf("telemetry[%d].qos", i)]
+		telemetryDefaults(&cfg.Telemetry[i], set)
 	}
 	for i := range cfg.Subscribe {
-		subscribeDefaults(&cfg.Subscribe[i])
+		_, set := pos[fmt.Sprintf("subscribe[%d].qos", i)]
+		subscribeDefaults(&cfg.Subscribe[i], set)
 	}
 	cfg.Path = path
 	if probs := cfg.validate(pos); len(probs) > 0 {

@@ -32,12 +32,12 @@ func TestReferenceMatchesDefaults(t *testing.T) {
 		t.Errorf("documented values differ from the defaults:\n doc: %+v\ncode: %+v", *cfg, want)
 	}
 	tl := Telemetry{Topic: "dt/raspi2-test/system"}
-	telemetryDefaults(&tl)
+	telemetryDefaults(&tl, false)
 	if len(cfg.Telemetry) != 1 || cfg.Telemetry[0] != tl {
 		t.Errorf("[[telemetry]] %+v, defaults %+v", cfg.Telemetry, tl)
 	}
 	sub := Subscribe{Topic: "cmd/raspi2-test/#", Exec: []string{"/usr/local/bin/on-command"}}
-	subscribeDefaults(&sub)
+	subscribeDefaults(&sub, false)
 	if len(cfg.Subscribe) != 1 || !reflect.DeepEqual(cfg.Subscribe[0], sub) {
 		t.Errorf("[[subscribe]] %+v, defaults %+v", cfg.Subscribe, sub)
 	}
