@@ -120,7 +120,7 @@ func New(o Options) (*Clock, error) {
 		c.servers = append(c.servers, srv)
 	}
 	if c.query == nil {
-		c.query = queryNTP
+		c.query = QueryNTP
 	}
 	if c.mono == nil {
 		start := time.Now()

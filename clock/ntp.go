@@ -56,9 +56,9 @@ func isIP(s string) bool {
 	return err == nil
 }
 
-// queryNTP asks one server. The port travels in addr (QueryOptions.Port is deprecated in
+// QueryNTP asks one NTP server at "host:port" (thingd check uses it too). The port travels in addr (QueryOptions.Port is deprecated in
 // beevik/ntp v1.6.0); the socket is closed when ctx ends so shutdown does not wait for a timeout.
-func queryNTP(ctx context.Context, addr string) (*ntp.Response, error) {
+func QueryNTP(ctx context.Context, addr string) (*ntp.Response, error) {
 	timeout := queryTimeout
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = time.Until(dl)

@@ -25,8 +25,9 @@ type sample struct {
 	rtt    time.Duration
 }
 
-// checkResponse applies the library's validity checks and ours.
-func checkResponse(r *ntp.Response) error {
+// CheckResponse applies the library's validity checks and the bounds the clock trusts a
+// sample within; thingd check judges servers by the same rule.
+func CheckResponse(r *ntp.Response) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("invalid answer: %w", err)
 	}

@@ -106,7 +106,7 @@ func (c *Clock) ask(ctx context.Context, srv server) (sample, error) {
 	if err != nil {
 		return sample{}, fmt.Errorf("%s: %w", srv.name, err)
 	}
-	if err := checkResponse(r); err != nil {
+	if err := CheckResponse(r); err != nil {
 		return sample{}, fmt.Errorf("%s: %w", srv.name, err)
 	}
 	// The offset is relative to the system clock, so read it together with the monotonic clock.

@@ -7,18 +7,12 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"thingd/clock"
 	"time"
 
 	"github.com/beevik/ntp"
 
 	"thingd/daemon/config"
-)
-
-// The bounds thingd's clock applies to an answer beyond ntp.Response.Validate (see
-// clock/sample.go): check trusts exactly the answers the daemon would.
-const (
-	maxRTT          = 2 * time.Second
-	maxRootDistance = 1500 * time.Millisecond
 )
 
 // ntpSteps asks every server in clock.servers at once and reports each on its own line.
@@ -51,7 +45,7 @@ func (r *runner) ntpSteps(ctx context.Context) []Result {
 			defer cancel()
 			answers[i].resp, answers[i].err = r.o.QueryNTP(qctx, addr)
 			if answers[i].err == nil {
-				answers[i].err = checkResponse(answers[i].resp)
+				answers[i].err = clock.CheckResponse(answers[i].resp)
 			}
 		})
 	}
@@ -78,20 +72,6 @@ func (r *runner) ntpSteps(ctx context.Context) []Result {
 	return out
 }
 
-// checkResponse applies the library's validity checks and the daemon's bounds.
-func checkResponse(resp *ntp.Response) error {
-	if err := resp.Validate(); err != nil {
-		return fmt.Errorf("invalid answer: %w", err)
-	}
-	if resp.RTT < 0 || resp.RTT > maxRTT {
-		return fmt.Errorf("round trip %v is outside 0..%v", resp.RTT, maxRTT)
-	}
-	if resp.RootDistance > maxRootDistance {
-		return fmt.Errorf("root distance %v is over %v (the server is far from a good reference)", resp.RootDistance, maxRootDistance)
-	}
-	return nil
-}
-
 func median(ds []time.Duration) time.Duration {
 	s := slices.Sorted(slices.Values(ds))
 	n := len(s)
@@ -99,26 +79,4 @@ func median(ds []time.Duration) time.Duration {
 		return s[n/2]
 	}
 	return s[n/2-1] + (s[n/2]-s[n/2-1])/2
-}
-
-// queryNTP asks one server; the socket closes when ctx ends.
-func queryNTP(ctx context.Context, addr string) (*ntp.Response, error) {
-	timeout := 5 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	if timeout <= 0 {
-		return nil, context.DeadlineExceeded
-	}
-	return ntp.QueryWithOptions(addr, ntp.QueryOptions{
-		Timeout: timeout,
-		Dialer: func(_, raddr string) (net.Conn, error) {
-			var d net.Dialer
-			conn, err := d.DialContext(ctx, "udp", raddr)
-			if err == nil {
-				context.AfterFunc(ctx, func() { conn.Close() })
-			}
-			return conn, err
-		},
-	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"net"
+	"thingd/clock"
 	"time"
 
 	"github.com/beevik/ntp"
@@ -46,7 +47,7 @@ func (o Options) withDefaults() Options {
 		o.Now = time.Now
 	}
 	if o.QueryNTP == nil {
-		o.QueryNTP = queryNTP
+		o.QueryNTP = clock.QueryNTP
 	}
 	if o.LookupHost == nil {
 		o.LookupHost = net.DefaultResolver.LookupHost
