@@ -7,11 +7,11 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"thingd/clock"
 	"time"
 
 	"github.com/beevik/ntp"
 
+	"thingd/clock"
 	"thingd/daemon/config"
 )
 

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"io/fs"
 	"net"
-	"thingd/clock"
 	"time"
 
 	"github.com/beevik/ntp"
 
+	"thingd/clock"
 	"thingd/daemon/config"
 )
 
