@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"thingd/daemon/session"
 )
 
 func (r *runner) tcpStep(ctx context.Context) Result {
@@ -36,10 +38,14 @@ func (r *runner) tcpStep(ctx context.Context) Result {
 
 func (r *runner) tcpFix(err error) string {
 	port := strconv.Itoa(r.cfg.MQTT.Port)
-	var pe *proxyError
+	var pe *session.ProxyError
 	switch {
+	case errors.As(err, &pe) && pe.Status == 407:
+		return "the proxy wants credentials: mqtt.proxy = \"http://user:password@host:port\""
+	case errors.As(err, &pe) && pe.Status != 0:
+		return "ask the proxy's admin to allow CONNECT to " + pe.Target
 	case errors.As(err, &pe):
-		return pe.fix
+		return "check mqtt.proxy and that the proxy runs and allows CONNECT"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "nothing listens there: check mqtt.endpoint and mqtt.port (AWS IoT: 8883, or 443), and that the broker runs"
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
@@ -60,7 +66,7 @@ func (r *runner) connect(ctx context.Context) (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		return dialProxy(ctx, r.o.Dial, u, r.addr)
+		return session.DialProxy(ctx, r.o.Dial, u, r.addr)
 	}
 	return r.o.Dial(ctx, "tcp", r.addr)
 }

@@ -61,7 +61,7 @@ func (d *dialer) dial(ctx context.Context) (net.Conn, error) {
 
 	var raw net.Conn
 	if d.proxy != nil {
-		raw, err = dialProxy(ctx, d.net, d.proxy, d.addr)
+		raw, err = DialProxy(ctx, d.net.DialContext, d.proxy, d.addr)
 	} else {
 		raw, err = d.net.DialContext(ctx, "tcp", d.addr)
 	}

@@ -39,6 +39,7 @@ func (e *TLSError) Unwrap() error { return e.Err }
 type ProxyError struct {
 	Proxy  string // proxy host:port
 	Target string // broker host:port
+	Status int    // the proxy's HTTP answer to CONNECT; 0 when there was none
 	Err    error
 }
 

@@ -12,11 +12,16 @@ import (
 	"time"
 )
 
-// dialProxy opens a TCP tunnel to target through an HTTP CONNECT proxy. TLS then runs end to
+// DialFunc opens a network connection, like net.Dialer.DialContext.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// DialProxy opens a TCP tunnel to target through an HTTP CONNECT proxy. TLS then runs end to
 // end inside the tunnel, so the proxy never sees the device's key or the MQTT traffic.
-func dialProxy(ctx context.Context, d *net.Dialer, proxy *url.URL, target string) (net.Conn, error) {
-	perr := func(err error) error { return &ProxyError{Proxy: proxy.Host, Target: target, Err: err} }
-	conn, err := d.DialContext(ctx, "tcp", proxy.Host)
+// Failures are *ProxyError; thingd check uses it too, so both judge a proxy alike.
+func DialProxy(ctx context.Context, dial DialFunc, proxy *url.URL, target string) (net.Conn, error) {
+	status := 0
+	perr := func(err error) error { return &ProxyError{Proxy: proxy.Host, Target: target, Status: status, Err: err} }
+	conn, err := dial(ctx, "tcp", proxy.Host)
 	if err != nil {
 		return nil, perr(err)
 	}
@@ -42,7 +47,7 @@ func dialProxy(ctx context.Context, d *net.Dialer, proxy *url.URL, target string
 
 	br := bufio.NewReader(conn)
 	tp := textproto.NewReader(br)
-	status, err := tp.ReadLine()
+	statusLine, err := tp.ReadLine()
 	if err != nil {
 		conn.Close()
 		return nil, perr(fmt.Errorf("no answer to CONNECT: %w", err))
@@ -51,16 +56,16 @@ func dialProxy(ctx context.Context, d *net.Dialer, proxy *url.URL, target string
 		conn.Close()
 		return nil, perr(fmt.Errorf("bad answer to CONNECT: %w", err))
 	}
-	if code := statusCode(status); code != 200 {
+	if status = statusCode(statusLine); status != 200 {
 		conn.Close()
 		hint := ""
-		switch code {
+		switch status {
 		case 403:
 			hint = " (the proxy forbids this target: allow CONNECT to port " + portOf(target) + ")"
 		case 407:
 			hint = " (the proxy wants credentials: use http://user:password@host:port)"
 		}
-		return nil, perr(fmt.Errorf("proxy answered %q%s", status, hint))
+		return nil, perr(fmt.Errorf("proxy answered %q%s", statusLine, hint))
 	}
 	if err := conn.SetDeadline(time.Time{}); err != nil {
 		conn.Close()

@@ -56,7 +56,7 @@ func TestDialProxyTunnel(t *testing.T) {
 	u, _ := url.Parse("http://dev:s3cret@" + addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := dialProxy(ctx, &net.Dialer{}, u, "broker.example:8883")
+	conn, err := DialProxy(ctx, (&net.Dialer{}).DialContext, u, "broker.example:8883")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestDialProxyRefused(t *testing.T) {
 		t.Run(tt.want, func(t *testing.T) {
 			addr, _ := fakeProxy(t, tt.reply)
 			u, _ := url.Parse("http://" + addr)
-			_, err := dialProxy(context.Background(), &net.Dialer{}, u, "broker.example:8883")
+			_, err := DialProxy(context.Background(), (&net.Dialer{}).DialContext, u, "broker.example:8883")
 			var pe *ProxyError
 			if !errorsAs(err, &pe) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), addr) {
 				t.Fatalf("error %v: want a *ProxyError naming %s and containing %q", err, addr, tt.want)
@@ -119,7 +119,7 @@ func TestDialProxyTimeout(t *testing.T) {
 	u, _ := url.Parse("http://" + ln.Addr().String())
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err = dialProxy(ctx, &net.Dialer{}, u, "broker.example:8883")
+	_, err = DialProxy(ctx, (&net.Dialer{}).DialContext, u, "broker.example:8883")
 	if err == nil || !strings.Contains(err.Error(), "no answer to CONNECT") {
 		t.Fatalf("error %v: want no answer to CONNECT", err)
 	}
