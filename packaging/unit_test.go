@@ -45,7 +45,7 @@ func TestUnitDirectives(t *testing.T) {
 		{"Service", "Type", "notify"},
 		{"Service", "NotifyAccess", "main"},
 		{"Service", "ExecStart", "/usr/bin/thingd run"},
-		{"Service", "ExecReload", "/bin/kill -HUP $MAINPID"},
+		{"Service", "ExecReload", "/bin/sh -c 'kill -HUP $$MAINPID'"},
 		{"Service", "WatchdogSec", "30"},
 		{"Service", "Restart", "on-failure"},
 		{"Service", "RestartPreventExitStatus", "2"},

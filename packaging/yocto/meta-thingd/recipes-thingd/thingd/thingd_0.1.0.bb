@@ -64,7 +64,7 @@ THINGD_TREE = "${S}/src/${GO_IMPORT}"
 
 do_install:append() {
     install -d ${D}${systemd_system_unitdir}
-    sed -e 's#=/usr/bin/thingd #=${bindir}/thingd #' -e 's#=/bin/kill #=${base_bindir}/kill #' \
+    sed -e 's#=/usr/bin/thingd #=${bindir}/thingd #' -e 's#=/bin/sh #=${base_bindir}/sh #' \
         ${THINGD_TREE}/systemd/thingd.service > ${D}${systemd_system_unitdir}/thingd.service
     chmod 0644 ${D}${systemd_system_unitdir}/thingd.service
 
