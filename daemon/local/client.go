@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"sync/atomic"
 )
@@ -20,6 +21,9 @@ type Client struct {
 // Dial connects to the daemon's socket; the error says what to check.
 func Dial(path string) (*Client, error) {
 	c, err := net.Dial("unix", path)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("connect to thingd at %s: %w (add this user to group thingd: `sudo usermod -aG thingd $USER`, then log in again)", path, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to thingd at %s: %w (is the daemon running? `systemctl status thingd`; or pass --socket)", path, err)
 	}
