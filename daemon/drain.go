@@ -113,11 +113,7 @@ func (d *drainer) run(ctx context.Context) {
 			}
 			next = maxTime(next, now).Add(d.interval)
 		}
-		select {
-		case d.window <- struct{}{}:
-		case <-ctx.Done():
-			return
-		case <-time.After(beatEvery):
+		if !d.acquire(ctx) {
 			continue
 		}
 		dl, err := s.Publish(ctx, held.Topic, held.QoS, held.Payload)
@@ -144,6 +140,25 @@ func (d *drainer) run(ctx context.Context) {
 			<-d.window
 		}()
 	}
+}
+
+// acquire takes a slot in the in-flight window. The common case, a free slot, costs no
+// timer; a full window waits at most beatEvery so the loop keeps beating.
+func (d *drainer) acquire(ctx context.Context) bool {
+	select {
+	case d.window <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(beatEvery)
+	defer t.Stop()
+	select {
+	case d.window <- struct{}{}:
+		return true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return false
 }
 
 // settle waits until no publish is in flight, or for at most max.
