@@ -60,6 +60,9 @@ func (d *Daemon) startGeneration(ctx context.Context, cfg *config.Config) {
 			log.Error("clock stopped", zap.Error(err))
 		}
 	})
+	// What the previous generation had in flight was handed out but never acknowledged:
+	// send it again from the oldest unacknowledged record.
+	d.queue.Rewind()
 	g.drain = newDrainer(d.queue, cfg.MQTT.MaxPublishRate, d.progress, log.Named("drain"))
 	g.go_(func() { g.drain.run(gctx) })
 	for _, t := range cfg.Telemetry {

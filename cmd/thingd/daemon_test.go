@@ -196,3 +196,48 @@ func TestSystemdLifecycle(t *testing.T) {
 	}
 	d.notify.waitFor(t, "STOPPING=1", time.Second)
 }
+
+// TestReloadResendsWhatWasInFlight: messages published on a connection that then goes
+// silent (no PUBACK) are still in flight when SIGHUP reloads; the new session sends them
+// again, and none waits for a restart.
+func TestReloadResendsWhatWasInFlight(t *testing.T) {
+	g := newGate(t)
+	w := newWorld(t, worldOptions{BrokerPort: g.port})
+	rec := w.broker.Subscribe(t, "dt/pi/seq")
+	g.open(t, w.broker.Addr)
+	d := w.start(t)
+	d.notify.waitFor(t, "STATUS=connected", 20*time.Second)
+	g.blackHole()
+
+	var lines strings.Builder
+	for i := 1; i <= 300; i++ {
+		fmt.Fprintf(&lines, "%d\n", i)
+	}
+	cmd := exec.Command(binary, "pub", "--socket", w.socket, "--topic", "dt/{thing}/seq", "--lines")
+	cmd.Stdin = strings.NewReader(lines.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pub --lines: %v\n%s", err, out)
+	}
+	// Wait until the drain has filled its window on the silent connection.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, _, _ := runThingd(t, nil, "status", "--socket", w.socket, "--json")
+		if strings.Contains(out, `"in_flight": 100`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("window never filled:\n%s", out)
+		}
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	msgs := rec.Wait(t, 300, 60*time.Second)
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		seen[string(m.Payload)] = true
+	}
+	if len(seen) != 300 {
+		t.Fatalf("%d of 300 distinct messages arrived after the reload", len(seen))
+	}
+	d.stop(t)
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -142,6 +141,7 @@ type gate struct {
 	mu     sync.Mutex
 	ln     net.Listener
 	conns  []net.Conn
+	holes  map[net.Conn]bool // connections whose traffic is swallowed
 }
 
 func newGate(t *testing.T) *gate {
@@ -173,10 +173,44 @@ func (g *gate) open(t *testing.T, target string) {
 			g.mu.Lock()
 			g.conns = append(g.conns, c, u)
 			g.mu.Unlock()
-			go func() { io.Copy(u, c); u.Close() }()
-			go func() { io.Copy(c, u); c.Close() }()
+			go func() { g.pipe(u, c); u.Close() }()
+			go func() { g.pipe(c, u); c.Close() }()
 		}
 	}()
+}
+
+// pipe copies src to dst until either ends, dropping what passes while src is a hole.
+func (g *gate) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			g.mu.Lock()
+			hole := g.holes[src]
+			g.mu.Unlock()
+			if !hole {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// blackHole keeps the open connections up but swallows their traffic both ways, so
+// whatever thingd publishes on them stays in flight with no PUBACK; new connections pass.
+func (g *gate) blackHole() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.holes == nil {
+		g.holes = map[net.Conn]bool{}
+	}
+	for _, c := range g.conns {
+		g.holes[c] = true
+	}
 }
 
 func (g *gate) close() {
