@@ -13,6 +13,7 @@ import (
 	"thingd/daemon/config"
 	"thingd/daemon/local"
 	"thingd/daemon/queue"
+	"thingd/daemon/session"
 	"thingd/systemd"
 )
 
@@ -78,7 +79,7 @@ func (d *Daemon) run(ctx context.Context) error {
 	if err := d.server.Listen(); err != nil {
 		return err
 	}
-	d.progress = systemd.NewProgress(nil, "supervisor", "queue", "drain")
+	d.progress = systemd.NewProgress(nil, "supervisor", "queue", "drain", "session")
 
 	// Producers can enqueue from here on: boot never waits for the network or the clock.
 	if err := d.notify.Ready(); err != nil {
@@ -125,10 +126,14 @@ const watchdogMaxAge = 20 * time.Second
 func (d *Daemon) supervise(ctx context.Context) {
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
+	var sess sessionWatch
 	for {
 		d.progress.Beat("supervisor")
 		if d.queueAlive() {
 			d.progress.Beat("queue")
+		}
+		if sess.alive(d.currentSession()) {
+			d.progress.Beat("session")
 		}
 		_ = d.notify.Status(d.statusLine())
 		select {
@@ -180,6 +185,41 @@ func (d *Daemon) reload(ctx context.Context) {
 	d.mu.Unlock()
 	d.startGeneration(ctx, cfg)
 	d.log.Info("configuration reloaded", zap.String("config", path))
+}
+
+// sessionWatch judges the session loop by what it does: connected (paho's keepalive takes
+// a dead connection down), or still making connection attempts on its backoff schedule.
+type sessionWatch struct {
+	s        *session.Session
+	attempts int
+	changed  time.Time
+}
+
+// maxAttemptGap is the longest a live loop goes without a new attempt: the backoff cap
+// plus one attempt's timeout, with room to spare.
+const maxAttemptGap = session.DefaultBackoffMax + session.DefaultConnectTimeout + 30*time.Second
+
+func (w *sessionWatch) alive(s *session.Session) bool {
+	now := time.Now()
+	if s == nil || s != w.s {
+		// Not started yet (waiting for trusted time or for its files) or just replaced.
+		w.s, w.attempts, w.changed = s, 0, now
+		return true
+	}
+	st := s.State()
+	if st.Attempts != w.attempts {
+		w.attempts, w.changed = st.Attempts, now
+	}
+	return st.Connected || now.Sub(w.changed) < maxAttemptGap
+}
+
+func (d *Daemon) currentSession() *session.Session {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.gen == nil {
+		return nil
+	}
+	return d.gen.session
 }
 
 func (d *Daemon) currentConfig() *config.Config {
