@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// chaosConfig are the knobs of `thingd-bench chaos`; the defaults are what `make chaos` runs.
+type chaosConfig struct {
+	thingd    string
+	out       string
+	messages  int
+	producers int
+	chunk     int           // lines per `thingd pub --lines`; a chunk is acknowledged only if pub exits 0
+	duration  time.Duration // producers are paced to spread their messages over this long
+	kills     int           // SIGKILLs of thingd
+	restarts  int           // broker restarts
+	cuts      int           // network cuts between thingd and the broker
+	seed      uint64
+	settle    time.Duration // how long deliveries may stall at the end before the run fails
+	latency   time.Duration // round trip added between thingd and the broker
+}
+
+func defaultChaos() chaosConfig {
+	return chaosConfig{thingd: "bin/thingd", messages: 100_000, producers: 4, chunk: 500, duration: 2 * time.Minute,
+		kills: 5, restarts: 2, cuts: 2, settle: 2 * time.Minute, latency: 40 * time.Millisecond}
+}
+
+func chaosCmd(ctx context.Context, args []string, out io.Writer) error {
+	c := defaultChaos()
+	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&c.thingd, "thingd", c.thingd, "the thingd binary (make build)")
+	fs.StringVar(&c.out, "out", "", "write the figures into the Chaos section of this markdown file")
+	fs.IntVar(&c.messages, "messages", c.messages, "numbered messages in all")
+	fs.IntVar(&c.producers, "producers", c.producers, "concurrent producers")
+	fs.IntVar(&c.chunk, "chunk", c.chunk, "lines per thingd pub --lines")
+	fs.DurationVar(&c.duration, "duration", c.duration, "how long the producers take")
+	fs.IntVar(&c.kills, "kills", c.kills, "SIGKILLs of the daemon")
+	fs.IntVar(&c.restarts, "restarts", c.restarts, "broker restarts")
+	fs.IntVar(&c.cuts, "cuts", c.cuts, "network cuts")
+	fs.Uint64Var(&c.seed, "seed", 0, "random seed (0: from the time); printed to repeat a run")
+	fs.DurationVar(&c.settle, "settle", c.settle, "fail when nothing arrives for this long at the end")
+	fs.DurationVar(&c.latency, "latency", c.latency, "round trip added between thingd and the broker, so faults find messages in flight")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	res, err := runChaos(ctx, c, out)
+	if res != nil {
+		doc := renderChaos(res)
+		fmt.Fprintln(out)
+		fmt.Fprint(out, doc)
+		if c.out != "" && err == nil {
+			if werr := writeSection(c.out, sectionChaos, doc); werr != nil {
+				return werr
+			}
+			fmt.Fprintf(out, "\nwrote %s\n", c.out)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return res.verdict()
+}
+
+// chaos is one run: the world, the daemon of the moment, the producers' ledger and the
+// subscriber's record.
+type chaos struct {
+	ctx    context.Context
+	c      chaosConfig
+	l      *lab
+	broker *broker
+	gate   *gate
+	setup  *thingdSetup
+	ledger *ledger
+	rec    *record
+	rng    *rand.Rand
+
+	mu     sync.Mutex
+	d      *daemon
+	events []event
+}
+
+func runChaos(ctx context.Context, c chaosConfig, out io.Writer) (*chaosResult, error) {
+	if c.seed == 0 {
+		c.seed = uint64(time.Now().UnixNano())
+	}
+	if c.producers < 1 || c.chunk < 1 || c.messages < c.producers {
+		return nil, fmt.Errorf("%w: need producers >= 1, chunk >= 1 and messages >= producers", errUsage)
+	}
+	l, err := newLab(ctx, c.thingd, out)
+	if err != nil {
+		return nil, err
+	}
+	defer l.close()
+	l.logf("chaos: %d messages from %d producers in chunks of %d over %v; %d kills, %d broker restarts, %d cuts; seed %d",
+		c.messages, c.producers, c.chunk, c.duration, c.kills, c.restarts, c.cuts, c.seed)
+	ch := &chaos{ctx: ctx, c: c, l: l, rng: rand.New(rand.NewPCG(c.seed, c.seed^0x9e3779b97f4a7c15))}
+	ch.ledger = newLedger(c.producers, c.messages)
+	ch.rec = newRecord(ch.ledger)
+
+	// The subscriber's session and the broker's queue for it survive broker restarts
+	// (persistence, SIGTERM saves it); mosquitto's default window of 20 towards it.
+	if ch.broker, err = l.startBroker(brokerOptions{name: "main", persistence: true, subInflight: 20}); err != nil {
+		return nil, err
+	}
+	sub, err := l.subscribe(subOptions{addr: ch.broker.addr, clientID: "chaos-sub", persistent: true, topic: "chaos/#", handle: ch.rec.add})
+	if err != nil {
+		return nil, err
+	}
+	defer sub.close()
+	if ch.gate, err = newGate(ch.broker.addr); err != nil {
+		return nil, err
+	}
+	ch.gate.delay = c.latency / 2
+	defer ch.gate.cut()
+	if err := ch.gate.open(); err != nil {
+		return nil, err
+	}
+	if ch.setup, err = l.newThingd("chaos", ch.gate.port, ""); err != nil {
+		return nil, err
+	}
+	d, err := l.startThingd(ch.setup)
+	if err != nil {
+		return nil, err
+	}
+	ch.setDaemon(d)
+
+	start := time.Now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	perr := make(chan error, c.producers+1)
+	for p := 0; p < c.producers; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ch.produce(ctx, p); err != nil {
+				perr <- err
+				cancel()
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := ch.runEvents(ctx, start); err != nil {
+			perr <- err
+			cancel()
+		}
+	}()
+	wg.Wait()
+	close(perr)
+	if err := errors.Join(collect(perr)...); err != nil {
+		return nil, err
+	}
+	produced := time.Since(start)
+	l.logf("producers done after %v: %d chunks acknowledged, %d attempts failed; waiting for deliveries",
+		produced.Round(time.Millisecond), ch.ledger.ackedChunks(), ch.ledger.failedAttempts())
+
+	waitErr := ch.rec.waitAll(ctx, c.settle)
+	delivered := time.Since(start)
+	time.Sleep(2 * time.Second) // late duplicates still count
+	res := ch.result(produced, delivered)
+	if waitErr != nil {
+		return res, waitErr
+	}
+	st, err := readStatus(ch.setup.socket)
+	if err != nil {
+		return res, err
+	}
+	res.finalDepth = st.Queue.Depth
+	if err := ch.daemon().stopGracefully(); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func collect(ch <-chan error) []error {
+	var out []error
+	for err := range ch {
+		out = append(out, err)
+	}
+	return out
+}
+
+func (ch *chaos) daemon() *daemon {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.d
+}
+
+func (ch *chaos) setDaemon(d *daemon) {
+	ch.mu.Lock()
+	ch.d = d
+	ch.mu.Unlock()
+}
