@@ -5,31 +5,51 @@ import (
 	"time"
 )
 
-// bigThingd: thingd with a large backlog. Ingest-cost samples at a small depth, the large
-// ingest (memory with it queued), samples at the large depth, then a restart pointed at the
-// broker and the whole backlog drained (start-up time, peak memory, drain cost by depth).
+// bigRun is one run of thingd with the large backlog.
+type bigRun struct {
+	costSmall, costBig []time.Duration // ingest cost per message at a small and the large depth
+	ingest             float64         // msg/s of the large ingest
+	ingestIO           ioCounters
+	queued             memory // after the large ingest
+	restart            memory // after a restart with it queued
+	ready              time.Duration
+	drain              memory // at the end of the drain
+	drainPeak          int64
+	drainRate          float64
+	windows            []time.Duration // each window of `small` first arrivals
+	dups               int
+}
+
+// bigThingd: thingd with a large backlog, runs times. Ingest-cost samples at a small depth,
+// the large ingest (memory with it queued), samples at the large depth, then a restart
+// pointed at the broker and the whole backlog drained (start-up time, peak memory, drain
+// cost by depth).
 func (b *bench) bigThingd() error {
+	for i := 0; i < b.c.runs; i++ {
+		r, err := b.bigThingdOnce(i)
+		if err != nil {
+			return err
+		}
+		b.r.big = append(b.r.big, r)
+	}
+	return nil
+}
+
+func (b *bench) bigThingdOnce(run int) (bigRun, error) {
 	c := b.c
-	topic := "bench/big/thingd"
+	var r bigRun
+	topic := fmt.Sprintf("bench/big/thingd-%d", run)
 	total := c.small + 2*c.runs*c.costBatch + c.big
 	t := b.router.expect(topic, total)
 	s, err := b.l.newThingd("big", b.closed, "")
 	if err != nil {
-		return err
+		return r, err
 	}
 	d, err := b.l.startThingd(s)
 	if err != nil {
-		return err
+		return r, err
 	}
 	next := 0
-	ingest := func(n int) (time.Duration, error) {
-		file, err := b.lines(next, next+n)
-		if err != nil {
-			return 0, err
-		}
-		next += n
-		return b.pubFile(s.socket, topic, file)
-	}
 	costs := func() ([]time.Duration, error) {
 		var out []time.Duration
 		for i := 0; i < c.runs; i++ {
@@ -42,115 +62,150 @@ func (b *bench) bigThingd() error {
 		}
 		return out, nil
 	}
-	if _, err := ingest(c.small); err != nil {
-		return err
+	small, err := b.lines(0, c.small)
+	if err != nil {
+		return r, err
 	}
-	if b.r.ingestCostSmall, err = costs(); err != nil {
-		return err
+	if _, err := b.pubFile(s.socket, topic, small); err != nil {
+		return r, err
 	}
-	b.l.logf("ingest cost at depth %d: %v per message", c.small, medianDuration(b.r.ingestCostSmall))
+	next = c.small
+	if r.costSmall, err = costs(); err != nil {
+		return r, err
+	}
+	big, err := b.lines(next, next+c.big)
+	if err != nil {
+		return r, err
+	}
+	next += c.big
 	before, err := readIO(d.pid())
 	if err != nil {
-		return err
+		return r, err
 	}
-	took, err := ingest(c.big)
+	took, err := b.pubFile(s.socket, topic, big)
 	if err != nil {
-		return err
+		return r, err
 	}
 	after, err := readIO(d.pid())
 	if err != nil {
-		return err
+		return r, err
 	}
-	b.r.bigIngest = float64(c.big) / took.Seconds()
-	b.r.bigIngestIO = after.sub(before)
-	if b.r.thingdBig, err = readMemory(d.pid()); err != nil {
-		return err
+	r.ingest, r.ingestIO = float64(c.big)/took.Seconds(), after.sub(before)
+	if r.queued, err = readMemory(d.pid()); err != nil {
+		return r, err
 	}
-	b.l.logf("ingested %d in %v (%.0f msg/s); %s", c.big, took.Round(time.Millisecond), b.r.bigIngest, b.r.thingdBig)
-	if b.r.ingestCostBig, err = costs(); err != nil {
-		return err
+	b.l.logf("ingested %d in %v (%.0f msg/s); %s", c.big, took.Round(time.Millisecond), r.ingest, r.queued)
+	if r.costBig, err = costs(); err != nil {
+		return r, err
 	}
-	b.l.logf("ingest cost at depth %d: %v per message", c.big, medianDuration(b.r.ingestCostBig))
+	b.l.logf("ingest cost: %v per message at depth %d, %v at depth %d", medianDuration(r.costSmall), c.small, medianDuration(r.costBig), c.big)
 	if err := d.stopGracefully(); err != nil {
-		return err
+		return r, err
+	}
+
+	// What the backlog itself costs: a fresh daemon holding it, idle for 5 s.
+	if d, err = b.l.startThingd(s); err != nil {
+		return r, err
+	}
+	r.ready = d.ready
+	time.Sleep(5 * time.Second)
+	if r.restart, err = readMemory(d.pid()); err != nil {
+		return r, err
+	}
+	b.l.logf("restarted with %d queued: READY after %v; 5 s later %s", total, d.ready, r.restart)
+	if err := d.stopGracefully(); err != nil {
+		return r, err
 	}
 
 	if err := s.repoint(b.broker.port); err != nil {
-		return err
+		return r, err
 	}
 	if d, err = b.l.startThingd(s); err != nil {
-		return err
+		return r, err
 	}
-	b.r.readyBig = d.ready
-	if b.r.thingdBigStart, err = readMemory(d.pid()); err != nil {
-		return err
-	}
-	b.l.logf("restarted with %d queued: READY after %v, %s", total, d.ready, b.r.thingdBigStart)
 	peak := sampleMemory(d.pid())
 	if err := t.wait(b.ctx, 60*time.Second); err != nil {
 		peak()
 		d.kill9()
-		return fmt.Errorf("thingd drain of the large backlog: %w", err)
+		return r, fmt.Errorf("thingd drain of the large backlog: %w", err)
 	}
-	b.r.thingdDrainPeakRSS = peak()
-	if b.r.thingdDrain, err = readMemory(d.pid()); err != nil {
-		return err
+	r.drainPeak = peak()
+	if r.drain, err = readMemory(d.pid()); err != nil {
+		return r, err
 	}
-	b.r.bigDrainThingd = t.rate()
-	b.r.drainWindowsBig = t.windows(c.small)
-	b.r.dupsBig += t.dups
-	b.l.logf("drained %d at %.0f msg/s; peak RSS %.1f MiB; now %s", total, t.rate(), mib(b.r.thingdDrainPeakRSS), b.r.thingdDrain)
-	return d.stopGracefully()
+	r.drainRate, r.windows, r.dups = t.rate(), t.windows(c.small), t.dups
+	b.l.logf("drained %d at %.0f msg/s; peak RSS %.1f MiB; now %s", total, r.drainRate, mib(r.drainPeak), r.drain)
+	return r, d.stopGracefully()
+}
+
+// bridgeBigRun is one run of the bridging mosquitto with the large backlog.
+type bridgeBigRun struct {
+	idle, queued, drain memory
+	drainPeak           int64
+	drainRate           float64
 }
 
 // bigBridge: the bridging mosquitto holding the large backlog while the main broker is
-// away, fed by mosquitto_pub in connections of ref messages, then drained.
+// away, fed by mosquitto_pub in connections of ref messages, then drained; a fresh bridge
+// each run.
 func (b *bench) bigBridge() error {
+	for i := 0; i < b.c.runs; i++ {
+		r, err := b.bigBridgeOnce(i)
+		if err != nil {
+			return err
+		}
+		b.r.bridgeBig = append(b.r.bridgeBig, r)
+	}
+	return nil
+}
+
+func (b *bench) bigBridgeOnce(run int) (bridgeBigRun, error) {
 	c := b.c
-	bs, err := b.startBridge("bridge-big")
+	var r bridgeBigRun
+	bs, err := b.startBridge(fmt.Sprintf("bridge-big-%d", run))
 	if err != nil {
-		return err
+		return r, err
 	}
 	defer bs.close()
 	pid := bs.broker.p.pid()
 	time.Sleep(5 * time.Second)
-	if b.r.bridgeIdle, err = readMemory(pid); err != nil {
-		return err
+	if r.idle, err = readMemory(pid); err != nil {
+		return r, err
 	}
-	b.l.logf("bridge idle: %s", b.r.bridgeIdle)
+	b.l.logf("bridge idle: %s", r.idle)
 	bs.gate.cut()
-	topic := "bench/bridge/big"
+	topic := fmt.Sprintf("bench/bridge/big-%d", run)
 	t := b.router.expect(topic, c.big)
 	start := time.Now()
 	for from := 0; from < c.big; from += c.ref {
 		file, err := b.lines(from, min(from+c.ref, c.big))
 		if err != nil {
-			return err
+			return r, err
 		}
 		if _, _, err := b.l.mosquittoPub(bs.broker.addr, false, topic, file); err != nil {
-			return err
+			return r, err
 		}
 	}
-	if b.r.bridgeBig, err = readMemory(pid); err != nil {
-		return err
+	if r.queued, err = readMemory(pid); err != nil {
+		return r, err
 	}
-	b.l.logf("bridge holds %d after %v: RSS %.1f MiB, HWM %.1f MiB", c.big, time.Since(start).Round(time.Millisecond),
-		mib(b.r.bridgeBig.RSS), mib(b.r.bridgeBig.HWM))
+	b.l.logf("bridge holds %d after %v: %s", c.big, time.Since(start).Round(time.Millisecond), r.queued)
 	peak := sampleMemory(pid)
 	if err := bs.gate.open(); err != nil {
-		return err
+		peak()
+		return r, err
 	}
 	if err := t.wait(b.ctx, 60*time.Second); err != nil {
 		peak()
-		return fmt.Errorf("bridge drain of the large backlog: %w", err)
+		return r, fmt.Errorf("bridge drain of the large backlog: %w", err)
 	}
-	b.r.bridgeDrainPeakRSS = peak()
-	if b.r.bridgeDrain, err = readMemory(pid); err != nil {
-		return err
+	r.drainPeak = peak()
+	if r.drain, err = readMemory(pid); err != nil {
+		return r, err
 	}
-	b.r.bigDrainBridge = t.rate()
-	b.l.logf("bridge drained %d at %.0f msg/s; peak RSS %.1f MiB; now %s", c.big, t.rate(), mib(b.r.bridgeDrainPeakRSS), b.r.bridgeDrain)
-	return nil
+	r.drainRate = t.rate()
+	b.l.logf("bridge drained %d at %.0f msg/s; peak RSS %.1f MiB; now %s", c.big, r.drainRate, mib(r.drainPeak), r.drain)
+	return r, nil
 }
 
 // sampleMemory polls a process's RSS until the returned function is called, which

@@ -1,6 +1,10 @@
 package main
 
-import "time"
+import (
+	"cmp"
+	"slices"
+	"time"
+)
 
 // benchResults are every figure of one `thingd-bench bench` run.
 type benchResults struct {
@@ -11,8 +15,7 @@ type benchResults struct {
 	sizes             []binarySize
 	stray             int // messages on topics no measurement expected
 
-	ready    []time.Duration
-	readyBig time.Duration // with the large backlog queued
+	ready []time.Duration
 
 	ingest      []float64 // msg/s through thingd pub --lines, per run
 	ingestIO    []ioCounters
@@ -23,26 +26,71 @@ type benchResults struct {
 	bridgeIO    []ioCounters // the bridge while it took ref messages
 	dupsThingd  int
 	dupsBridge  int
-	dupsBig     int
 
-	ingestCostSmall, ingestCostBig []time.Duration // per message
-	drainCostSmall                 []time.Duration // per message, whole small backlog
-	drainWindowsBig                []time.Duration // each window of `small` arrivals of the large drain
+	drainCostSmall []time.Duration // per message, whole small backlog
 
 	// CPU time (user + system) per message
 	cpuIngest, cpuDrain, cpuPub, cpuBridge []time.Duration
 
-	bigIngest      float64
-	bigIngestIO    ioCounters
-	bigDrainThingd float64
-	bigDrainBridge float64
+	big       []bigRun
+	bridgeBig []bridgeBigRun
 
 	thingdIdleMaps []string // the largest mappings when idle
 
-	thingdIdle, thingdBig, thingdBigStart, thingdDrain memory
-	thingdDrainPeakRSS                                 int64
-	bridgeIdle, bridgeBig, bridgeDrain                 memory
-	bridgeDrainPeakRSS                                 int64
+	thingdIdle memory
+}
+
+// medians over the large-backlog runs.
+
+func (r *benchResults) bigMemory(f func(bigRun) memory) memory {
+	var ms []memory
+	for _, x := range r.big {
+		ms = append(ms, f(x))
+	}
+	return medianMemory(ms)
+}
+
+func (r *benchResults) bridgeMemory(f func(bridgeBigRun) memory) memory {
+	var ms []memory
+	for _, x := range r.bridgeBig {
+		ms = append(ms, f(x))
+	}
+	return medianMemory(ms)
+}
+
+func (r *benchResults) bigFloat(f func(bigRun) float64) float64 {
+	var xs []float64
+	for _, x := range r.big {
+		xs = append(xs, f(x))
+	}
+	return median(xs)
+}
+
+func (r *benchResults) bridgeFloat(f func(bridgeBigRun) float64) float64 {
+	var xs []float64
+	for _, x := range r.bridgeBig {
+		xs = append(xs, f(x))
+	}
+	return median(xs)
+}
+
+// bigDurations pools a list of durations from every large-backlog run.
+func (r *benchResults) bigDurations(f func(bigRun) []time.Duration) []time.Duration {
+	var out []time.Duration
+	for _, x := range r.big {
+		out = append(out, f(x)...)
+	}
+	return out
+}
+
+// medianMemory is the sample with the median RSS, so its parts stay consistent.
+func medianMemory(ms []memory) memory {
+	if len(ms) == 0 {
+		return memory{}
+	}
+	s := slices.Clone(ms)
+	slices.SortFunc(s, func(a, b memory) int { return cmp.Compare(a.RSS, b.RSS) })
+	return s[len(s)/2]
 }
 
 // ratio is a/b, 0 when b is 0.
