@@ -24,6 +24,7 @@ type benchConfig struct {
 	costBatch int // messages per ingest-cost sample
 	size      int // payload bytes
 	readyRuns int
+	singles   int // messages of the one-per-pub producer
 	sizes     bool
 	only      map[string]bool // steps to run; nil runs all
 	env       []string        // extra environment of every thingd, e.g. GOGC=50
@@ -44,6 +45,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&c.costBatch, "cost-batch", 10_000, "messages per ingest-cost sample")
 	fs.IntVar(&c.size, "size", 100, "payload bytes per message")
 	fs.IntVar(&c.readyRuns, "ready-runs", 10, "exec to READY=1 samples")
+	fs.IntVar(&c.singles, "singles", 200, "messages sent one per thingd pub --message, for the bytes written per fsync")
 	fs.BoolVar(&c.sizes, "sizes", true, "cross-build and report binary sizes")
 	only := fs.String("only", "", "run only these steps (comma-separated: "+strings.Join(stepNames, ",")+"); prints figures, writes no report")
 	fs.StringVar(&c.profile, "profile", "", "run thingd in-process with CPU and allocation profiles written into this directory (with --only)")
@@ -134,7 +136,7 @@ func runBench(ctx context.Context, c benchConfig, out io.Writer) (*benchResults,
 		return nil, err
 	}
 	steps := map[string]func() error{
-		"ready": b.ready, "idle": b.idle, "thingd": b.ingestAndDrain, "pub": b.mosquittoPubRuns,
+		"ready": b.ready, "idle": b.idle, "thingd": b.ingestAndDrain, "single": b.single, "pub": b.mosquittoPubRuns,
 		"bridge": b.bridgeRuns, "small": b.smallBacklog, "big": b.bigThingd, "bigbridge": b.bigBridge,
 	}
 	for _, name := range stepNames {
@@ -156,11 +158,12 @@ func runBench(ctx context.Context, c benchConfig, out io.Writer) (*benchResults,
 }
 
 // stepNames are the benchmark's steps in the order they run.
-var stepNames = []string{"ready", "idle", "thingd", "pub", "bridge", "small", "big", "bigbridge"}
+var stepNames = []string{"ready", "idle", "thingd", "single", "pub", "bridge", "small", "big", "bigbridge"}
 
 var stepTitles = map[string]string{
 	"ready": "exec to READY=1", "idle": "idle memory", "thingd": "thingd ingest and drain",
-	"pub": "mosquitto_pub straight to the broker", "bridge": "mosquitto bridge",
+	"single": "one message per pub",
+	"pub":    "mosquitto_pub straight to the broker", "bridge": "mosquitto bridge",
 	"small": "per-message cost with a small backlog", "big": "thingd with a large backlog",
 	"bigbridge": "bridge with a large backlog",
 }

@@ -129,6 +129,37 @@ func (b *bench) ingestAndDrain() error {
 	return nil
 }
 
+// single: a slow producer, one `thingd pub --message` (one fsync) per message; the bytes
+// written per message when group commit has nothing to group.
+func (b *bench) single() error {
+	s, err := b.l.newThingd("single", b.closed, "")
+	if err != nil {
+		return err
+	}
+	d, err := b.l.startThingd(s)
+	if err != nil {
+		return err
+	}
+	before, err := readIO(d.pid())
+	if err != nil {
+		return err
+	}
+	for i := 0; i < b.c.singles; i++ {
+		if err := b.l.pubMessage(b.ctx, s.socket, "bench/thingd/single", payloadLine(i, b.c.size)); err != nil {
+			d.kill9()
+			return err
+		}
+	}
+	after, err := readIO(d.pid())
+	if err != nil {
+		return err
+	}
+	b.r.singleIO = after.sub(before)
+	b.l.logf("one message per pub: %.0f bytes written per message (write_bytes), %.0f by write(2)",
+		float64(b.r.singleIO.WriteBytes)/float64(b.c.singles), float64(b.r.singleIO.WChar)/float64(b.c.singles))
+	return d.stopGracefully()
+}
+
 // smallBacklog: the per-message drain cost of a small backlog (for the flatness figure).
 func (b *bench) smallBacklog() error {
 	file, err := b.lines(0, b.c.small)

@@ -24,6 +24,7 @@ type benchResults struct {
 	pubWall     []float64 // mosquitto_pub's own wall-clock rate
 	drainBridge []float64
 	bridgeIO    []ioCounters // the bridge while it took ref messages
+	singleIO    ioCounters   // one message per pub
 	dupsThingd  int
 	dupsBridge  int
 

@@ -146,7 +146,17 @@ func (d *daemon) kill9() {
 // pub runs `thingd pub --lines` with stdin and returns how long it took; an error carries
 // its exit code and standard error.
 func (l *lab) pub(ctx context.Context, socket, topic string, stdin io.Reader) (time.Duration, error) {
-	cmd := l.ps.commandContext(ctx, nil, l.thingd, "pub", "--socket", socket, "--topic", topic, "--lines")
+	return l.runPub(ctx, stdin, "--socket", socket, "--topic", topic, "--lines")
+}
+
+// pubMessage is `thingd pub --message`: one message, one fsync.
+func (l *lab) pubMessage(ctx context.Context, socket, topic string, payload []byte) error {
+	_, err := l.runPub(ctx, nil, "--socket", socket, "--topic", topic, "--message", string(payload))
+	return err
+}
+
+func (l *lab) runPub(ctx context.Context, stdin io.Reader, args ...string) (time.Duration, error) {
+	cmd := l.ps.commandContext(ctx, nil, append([]string{l.thingd, "pub"}, args...)...)
 	cmd.Stdin = stdin
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -154,7 +164,7 @@ func (l *lab) pub(ctx context.Context, socket, topic string, stdin io.Reader) (t
 	err := cmd.Run()
 	took := time.Since(start)
 	if err != nil {
-		return took, fmt.Errorf("thingd pub --lines: %w: %s", err, strings.TrimSpace(stderr.String()))
+		return took, fmt.Errorf("thingd pub %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return took, nil
 }
