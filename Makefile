@@ -58,8 +58,9 @@ demo: build
 	$(GO) build -o bin/thingd-demo ./cmd/thingd-demo
 	bin/thingd-demo --thingd bin/thingd
 
-bench:
-	@echo "make bench: not implemented yet (issue 8)"; exit 1
+# Speed, memory and durability side by side with mosquitto, written to docs/BENCHMARKS.md (~6 min).
+bench: build
+	$(GO) run ./cmd/thingd-bench bench --out docs/BENCHMARKS.md
 
 DEB_ARCHES ?= amd64 arm64 armhf armel
 
@@ -75,8 +76,10 @@ e2e:
 	VERSION=$(VERSION) COMMIT=$(COMMIT) BUILD_TIME=$(BUILD_TIME) GO=$(GO) packaging/build-deb.sh amd64
 	THINGD_E2E=1 $(GO) test -v -count=1 -timeout 30m ./packaging/e2e/
 
-chaos:
-	@echo "make chaos: not implemented yet (issue 8)"; exit 1
+# 100 k messages through SIGKILLs, broker restarts and network cuts (~2 min); a short
+# version runs in make test (TestChaosShort).
+chaos: build
+	$(GO) run ./cmd/thingd-bench chaos --out docs/BENCHMARKS.md
 
 clean:
 	rm -rf bin dist

@@ -77,6 +77,8 @@ func (d *drainer) run(ctx context.Context) {
 	defer d.inflight.Wait()
 	var held *queue.Record // taken from the queue, not yet handed to the session
 	var next time.Time     // pacing
+	period := beatPeriod{parent: ctx}
+	defer period.stop()
 	for ctx.Err() == nil {
 		d.progress.Beat("drain")
 		s := d.session()
@@ -95,9 +97,7 @@ func (d *drainer) run(ctx context.Context) {
 			held = nil
 		}
 		if held == nil {
-			nctx, cancel := context.WithTimeout(ctx, beatEvery)
-			rec, err := d.q.Next(nctx)
-			cancel()
+			rec, err := d.q.Next(period.current())
 			if err != nil {
 				if errors.Is(err, queue.ErrClosed) {
 					return
@@ -139,6 +139,28 @@ func (d *drainer) run(ctx context.Context) {
 			}
 			<-d.window
 		}()
+	}
+}
+
+// beatPeriod bounds Next by the end of the current beat period, so an idle loop still
+// beats; one timer per period, not one per message.
+type beatPeriod struct {
+	parent context.Context
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func (p *beatPeriod) current() context.Context {
+	if p.ctx == nil || p.ctx.Err() != nil {
+		p.stop()
+		p.ctx, p.cancel = context.WithTimeout(p.parent, beatEvery)
+	}
+	return p.ctx
+}
+
+func (p *beatPeriod) stop() {
+	if p.cancel != nil {
+		p.cancel()
 	}
 }
 

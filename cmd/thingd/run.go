@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -29,6 +30,12 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	if os.Getenv("GOGC") == "" {
+		// The backlog lives on disk, so the heap is mostly garbage between collections;
+		// collecting at +50% instead of +100% keeps a Pi Zero's RSS flat for little CPU
+		// (docs/BENCHMARKS.md). GOGC in the environment still wins.
+		debug.SetGCPercent(50)
+	}
 
 	// One root context: SIGTERM or SIGINT cancels it and the daemon flushes and exits 0;
 	// a second one exits at once. SIGHUP reloads the config.

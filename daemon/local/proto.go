@@ -57,19 +57,20 @@ func ReadRequest(r *bufio.Reader) (Request, error) {
 }
 
 func readPub(r *bufio.Reader, args string) (Request, error) {
-	f := strings.SplitN(args, " ", 3)
-	if len(f) != 3 {
+	qs, rest, ok1 := strings.Cut(args, " ")
+	ns, topic, ok2 := strings.Cut(rest, " ")
+	if !ok1 || !ok2 {
 		return Request{}, fmt.Errorf("%w: want \"PUB <qos> <length> <topic>\"", ErrProtocol)
 	}
-	qos, err1 := strconv.Atoi(f[0])
-	n, err2 := strconv.Atoi(f[1])
+	qos, err1 := strconv.Atoi(qs)
+	n, err2 := strconv.Atoi(ns)
 	if err1 != nil || err2 != nil || n < 0 || qos < 0 || qos > 9 {
-		return Request{}, fmt.Errorf("%w: bad qos %q or length %q", ErrProtocol, truncate(f[0]), truncate(f[1]))
+		return Request{}, fmt.Errorf("%w: bad qos %q or length %q", ErrProtocol, truncate(qs), truncate(ns))
 	}
 	if n > maxPayload {
 		return Request{}, fmt.Errorf("%w: payload length %d is over the wire limit %d", ErrProtocol, n, maxPayload)
 	}
-	req := Request{Verb: "PUB", QoS: qos, Topic: f[2], Payload: make([]byte, n)}
+	req := Request{Verb: "PUB", QoS: qos, Topic: topic, Payload: make([]byte, n)}
 	if _, err := io.ReadFull(r, req.Payload); err != nil {
 		return Request{}, fmt.Errorf("%w: payload cut short: %w", ErrProtocol, err)
 	}
@@ -78,24 +79,31 @@ func readPub(r *bufio.Reader, args string) (Request, error) {
 
 // readLine reads up to '\n' without letting a client grow the line without bound.
 func readLine(r *bufio.Reader) (string, error) {
-	var buf []byte
+	chunk, err := r.ReadSlice('\n')
+	if err == nil && len(chunk) <= maxLine {
+		return trimEOL(chunk), nil // the whole line was buffered: no copy but the string
+	}
+	buf := append([]byte(nil), chunk...)
 	for {
-		chunk, err := r.ReadSlice('\n')
-		buf = append(buf, chunk...)
 		if len(buf) > maxLine {
 			return "", fmt.Errorf("%w: request line longer than %d bytes", ErrProtocol, maxLine)
 		}
 		switch {
 		case err == nil:
-			return string(bytes.TrimSuffix(buf[:len(buf)-1], []byte("\r"))), nil
+			return trimEOL(buf), nil
 		case errors.Is(err, bufio.ErrBufferFull):
-			continue
+			chunk, err = r.ReadSlice('\n')
+			buf = append(buf, chunk...)
 		case errors.Is(err, io.EOF) && len(buf) > 0:
 			return "", fmt.Errorf("%w: request line cut short", ErrProtocol)
 		default:
 			return "", err
 		}
 	}
+}
+
+func trimEOL(line []byte) string {
+	return string(bytes.TrimSuffix(line[:len(line)-1], []byte("\r")))
 }
 
 // WriteRequest is the client side of ReadRequest.
@@ -121,8 +129,15 @@ type Response struct {
 	Text string // the reason for ERR; the JSON document for STATUS
 }
 
+// oneLine keeps a reason on its response line.
+var oneLine = strings.NewReplacer("\n", " ", "\r", " ")
+
 func writeResponse(w *bufio.Writer, resp Response) error {
-	text := strings.NewReplacer("\n", " ", "\r", " ").Replace(resp.Text)
+	if resp.OK && resp.Text == "" {
+		_, err := w.WriteString("OK\n") // the hot path of a publish stream
+		return err
+	}
+	text := oneLine.Replace(resp.Text)
 	switch {
 	case !resp.OK:
 		_, err := fmt.Fprintf(w, "ERR %s\n", text)

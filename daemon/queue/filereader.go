@@ -56,23 +56,41 @@ func (r *fileReader) bytes(off int64, n int, limit int64) ([]byte, error) {
 
 // record reads the record at off; size is its length on disk.
 func (r *fileReader) record(off, limit int64) (rec Record, size int64, err error) {
-	hdr, err := r.bytes(off, recHeaderSize, limit)
-	if err != nil {
-		return Record{}, 0, err
-	}
-	n, err := bodyLen(hdr)
-	if err != nil {
-		return Record{}, 0, err
-	}
-	b, err := r.bytes(off, recHeaderSize+n, limit)
+	b, err := r.raw(off, limit)
 	if err != nil {
 		return Record{}, 0, err
 	}
 	rec, err = decodeRecord(b)
+	n := len(b) - recHeaderSize
 	if cap(r.buf) > 4*readBufSize {
 		r.buf = make([]byte, 0, readBufSize) // one huge record must not pin its buffer
 	}
 	return rec, int64(recHeaderSize + n), err
+}
+
+// raw returns the bytes of the record at off, valid until the next read.
+func (r *fileReader) raw(off, limit int64) ([]byte, error) {
+	hdr, err := r.bytes(off, recHeaderSize, limit)
+	if err != nil {
+		return nil, err
+	}
+	n, err := bodyLen(hdr)
+	if err != nil {
+		return nil, err
+	}
+	return r.bytes(off, recHeaderSize+n, limit)
+}
+
+// check verifies the record at off in place and returns its seq and size.
+func (r *fileReader) check(off, limit int64) (seq uint64, size int64, err error) {
+	b, err := r.raw(off, limit)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := verifyRecord(b); err != nil {
+		return 0, 0, err
+	}
+	return recordSeq(b), int64(len(b)), nil
 }
 
 // header checks the segment header.

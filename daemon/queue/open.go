@@ -130,9 +130,9 @@ func (q *Queue) recoverTail(s *segment) (*os.File, error) {
 	if cause = r.header(s.first, s.size); cause == nil {
 		off = segHeaderSize
 		for off < s.size {
-			rec, n, err := r.record(off, s.size)
-			if err == nil && rec.Seq != next {
-				err = fmt.Errorf("%w: seq %d where %d was expected", errCorrupt, rec.Seq, next)
+			seq, n, err := r.check(off, s.size)
+			if err == nil && seq != next {
+				err = fmt.Errorf("%w: seq %d where %d was expected", errCorrupt, seq, next)
 			}
 			if err != nil {
 				cause = err

@@ -98,24 +98,11 @@ func bodyLen(hdr []byte) (int, error) {
 // decodeRecord checks and decodes one whole record (header and body). The result does not
 // alias rec.
 func decodeRecord(rec []byte) (Record, error) {
-	if len(rec) < recHeaderSize+recFixedBody {
-		return Record{}, fmt.Errorf("%w: %d bytes", errCorrupt, len(rec))
-	}
-	n, err := bodyLen(rec)
-	if err != nil {
+	if err := verifyRecord(rec); err != nil {
 		return Record{}, err
-	}
-	if len(rec) != recHeaderSize+n {
-		return Record{}, fmt.Errorf("%w: length %d in a %d byte record", errCorrupt, n, len(rec))
-	}
-	if want, got := binary.LittleEndian.Uint32(rec[4:8]), checksum(rec); want != got {
-		return Record{}, fmt.Errorf("%w: checksum %08x, want %08x", errCorrupt, got, want)
 	}
 	b := rec[recHeaderSize:]
 	tl := int(binary.LittleEndian.Uint16(b[17:19]))
-	if recFixedBody+tl > len(b) || b[16] > 1 {
-		return Record{}, fmt.Errorf("%w: bad topic length or QoS", errCorrupt)
-	}
 	var r Record
 	r.Seq = binary.LittleEndian.Uint64(b[0:8])
 	r.Time = time.Unix(0, int64(binary.LittleEndian.Uint64(b[8:16])))
@@ -123,4 +110,33 @@ func decodeRecord(rec []byte) (Record, error) {
 	r.Topic = string(b[recFixedBody : recFixedBody+tl])
 	r.Payload = append([]byte(nil), b[recFixedBody+tl:]...)
 	return r, nil
+}
+
+// verifyRecord checks a whole record (length, checksum, topic length, QoS) in place;
+// start-up uses it to walk the last segment without allocating a copy of every record.
+func verifyRecord(rec []byte) error {
+	if len(rec) < recHeaderSize+recFixedBody {
+		return fmt.Errorf("%w: %d bytes", errCorrupt, len(rec))
+	}
+	n, err := bodyLen(rec)
+	if err != nil {
+		return err
+	}
+	if len(rec) != recHeaderSize+n {
+		return fmt.Errorf("%w: length %d in a %d byte record", errCorrupt, n, len(rec))
+	}
+	if want, got := binary.LittleEndian.Uint32(rec[4:8]), checksum(rec); want != got {
+		return fmt.Errorf("%w: checksum %08x, want %08x", errCorrupt, got, want)
+	}
+	b := rec[recHeaderSize:]
+	tl := int(binary.LittleEndian.Uint16(b[17:19]))
+	if recFixedBody+tl > len(b) || b[16] > 1 {
+		return fmt.Errorf("%w: bad topic length or QoS", errCorrupt)
+	}
+	return nil
+}
+
+// recordSeq is the seq of a verified record.
+func recordSeq(rec []byte) uint64 {
+	return binary.LittleEndian.Uint64(rec[recHeaderSize : recHeaderSize+8])
 }
