@@ -33,6 +33,29 @@ func collectNetDev(s source) (any, error) {
 // counters". Loopback is left out: its traffic never leaves the board.
 func parseNetDev(s string) (map[string]NetDev, error) {
 	out := map[string]NetDev{}
+	err := interfaceRows(s, "counters", func(line int, name string, f []string) error {
+		if len(f) != 16 {
+			return fmt.Errorf("line %d (%s): want 16 counters, got %d", line, name, len(f))
+		}
+		rx, err1 := strconv.ParseUint(f[0], 10, 64)
+		tx, err2 := strconv.ParseUint(f[8], 10, 64)
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("line %d (%s): byte counters %q and %q are not both numbers", line, name, f[0], f[8])
+		}
+		if name != "lo" {
+			out[name] = NetDev{RxBytes: rx, TxBytes: tx}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// interfaceRows walks the per-interface tables of /proc/net/dev and /proc/net/wireless:
+// two header lines, then one "name: fields..." line per interface.
+func interfaceRows(s, what string, row func(line int, name string, fields []string) error) error {
 	sc := bufio.NewScanner(strings.NewReader(s))
 	for line := 1; sc.Scan(); line++ {
 		if line <= 2 {
@@ -41,20 +64,11 @@ func parseNetDev(s string) (map[string]NetDev, error) {
 		name, rest, ok := strings.Cut(sc.Text(), ":")
 		name = strings.TrimSpace(name)
 		if !ok || name == "" {
-			return nil, fmt.Errorf("line %d: want \"interface: counters\", got %q", line, sc.Text())
+			return fmt.Errorf("line %d: want \"interface: %s\", got %q", line, what, sc.Text())
 		}
-		f := strings.Fields(rest)
-		if len(f) != 16 {
-			return nil, fmt.Errorf("line %d (%s): want 16 counters, got %d", line, name, len(f))
-		}
-		rx, err1 := strconv.ParseUint(f[0], 10, 64)
-		tx, err2 := strconv.ParseUint(f[8], 10, 64)
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("line %d (%s): byte counters %q and %q are not both numbers", line, name, f[0], f[8])
-		}
-		if name != "lo" {
-			out[name] = NetDev{RxBytes: rx, TxBytes: tx}
+		if err := row(line, name, strings.Fields(rest)); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }

@@ -1,7 +1,6 @@
 package telemetry
 
 import (
-	"bufio"
 	"fmt"
 	"strconv"
 	"strings"
@@ -35,26 +34,20 @@ func collectWireless(s source) (any, error) {
 // last read. A board with a Wi-Fi stack but no radio has the headers only.
 func parseWireless(s string) (map[string]Wireless, error) {
 	out := map[string]Wireless{}
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for line := 1; sc.Scan(); line++ {
-		if line <= 2 {
-			continue
-		}
-		name, rest, ok := strings.Cut(sc.Text(), ":")
-		name = strings.TrimSpace(name)
-		if !ok || name == "" {
-			return nil, fmt.Errorf("line %d: want \"interface: status link level noise ...\", got %q", line, sc.Text())
-		}
-		f := strings.Fields(rest)
+	err := interfaceRows(s, "status link level noise ...", func(line int, name string, f []string) error {
 		if len(f) < 3 {
-			return nil, fmt.Errorf("line %d (%s): want status, link and level, got %q", line, name, strings.TrimSpace(rest))
+			return fmt.Errorf("line %d (%s): want status, link and level, got %q", line, name, strings.Join(f, " "))
 		}
 		link, err1 := strconv.ParseFloat(strings.TrimSuffix(f[1], "."), 64)
 		level, err2 := strconv.ParseFloat(strings.TrimSuffix(f[2], "."), 64)
 		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("line %d (%s): link %q and level %q are not both numbers", line, name, f[1], f[2])
+			return fmt.Errorf("line %d (%s): link %q and level %q are not both numbers", line, name, f[1], f[2])
 		}
 		out[name] = Wireless{Link: link, LevelDBm: level}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
