@@ -15,8 +15,7 @@ import (
 
 func pubCmd(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("pub", e)
-	cfgPath := fs.String("config", "", "config file, to find local.socket")
-	socket := fs.String("socket", "", "the daemon's socket (default: local.socket from the config)")
+	socket := socketFlags(fs)
 	topic := fs.String("topic", "", "topic to publish to; {thing} expands to the thing name")
 	qos := fs.Int("qos", 1, "0 or 1")
 	message := fs.String("message", "", "the payload")
@@ -34,11 +33,7 @@ func pubCmd(ctx context.Context, e *env, args []string) error {
 	if *topic == "" || given != 1 {
 		return usagef("pub: need --topic and exactly one of --message, --file or --lines")
 	}
-	path, err := socketPath(*socket, *cfgPath)
-	if err != nil {
-		return err
-	}
-	c, err := local.Dial(path)
+	c, err := socket.dial()
 	if err != nil {
 		return err
 	}
@@ -102,6 +97,24 @@ func lineReader(r *bufio.Reader, topic string, qos int) func() (local.Request, b
 		}
 		return local.Request{Verb: "PUB", QoS: qos, Topic: topic, Payload: line}, true, r.Buffered() > 0, nil
 	}
+}
+
+// socketFlag is the --config/--socket pair of the commands that talk to the daemon.
+type socketFlag struct{ config, socket *string }
+
+func socketFlags(fs *flag.FlagSet) socketFlag {
+	return socketFlag{
+		config: fs.String("config", "", "config file, to find local.socket"),
+		socket: fs.String("socket", "", "the daemon's socket (default: local.socket from the config)"),
+	}
+}
+
+func (f socketFlag) dial() (*local.Client, error) {
+	path, err := socketPath(*f.socket, *f.config)
+	if err != nil {
+		return nil, err
+	}
+	return local.Dial(path)
 }
 
 // socketPath finds the daemon: --socket, else local.socket of the config, else the

@@ -10,22 +10,16 @@ import (
 	"time"
 
 	"thingd/daemon"
-	"thingd/daemon/local"
 )
 
 func statusCmd(_ context.Context, e *env, args []string) error {
 	fs := newFlags("status", e)
-	cfgPath := fs.String("config", "", "config file, to find local.socket")
-	socket := fs.String("socket", "", "the daemon's socket (default: local.socket from the config)")
+	socket := socketFlags(fs)
 	asJSON := fs.Bool("json", false, "print the status document as JSON")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	path, err := socketPath(*socket, *cfgPath)
-	if err != nil {
-		return err
-	}
-	c, err := local.Dial(path)
+	c, err := socket.dial()
 	if err != nil {
 		return err
 	}
