@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	stdtls "crypto/tls"
+	"errors"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"thingd/daemon/pubsub"
@@ -18,7 +20,7 @@ func pubsubCmd(ctx context.Context, e *env, args []string) error {
 	code := pubsub.PubSub(ctx, args, e.stdout, e.stderr, func(ca, cert, key, endpoint string, port int) (*stdtls.Config, error) {
 		c, err := thingtls.Load(thingtls.Options{Host: endpoint, Port: port, CAFile: ca, CertFile: cert, KeyFile: key})
 		if err != nil {
-			return nil, err
+			return nil, withFlagNames(err)
 		}
 		return c.Config, nil
 	})
@@ -26,4 +28,32 @@ func pubsubCmd(ctx context.Context, e *env, args []string) error {
 		return exitError{code: code}
 	}
 	return nil
+}
+
+// sampleFlags are pubsub's names for the files the daemon's config calls mqtt.*_file.
+var sampleFlags = map[string]string{"mqtt.ca_file": "--ca_file", "mqtt.cert_file": "--cert", "mqtt.key_file": "--key"}
+
+// withFlagNames rewords the tls package's file errors for a person typing the SDK
+// sample's flags, who has no config file to edit.
+func withFlagNames(err error) error {
+	var out []error
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, inner := range j.Unwrap() {
+				walk(inner)
+			}
+			return
+		}
+		if fe, ok := e.(*thingtls.FileError); ok {
+			c := *fe
+			key := fe.Role.ConfigKey()
+			c.Fix = strings.ReplaceAll(c.Fix, "set "+key, "pass the right path to "+sampleFlags[key])
+			c.Fix = strings.ReplaceAll(c.Fix, key, sampleFlags[key])
+			e = &c
+		}
+		out = append(out, e)
+	}
+	walk(err)
+	return errors.Join(out...)
 }

@@ -30,8 +30,9 @@ func TestPubSubLikeTheSDKSample(t *testing.T) {
 	}
 	missing := filepath.Join(t.TempDir(), "nope.cert.pem")
 	out, stderr, code = runThingd(t, nil, pubsubArgs(t, broker, missing)...)
-	if code == 0 || !strings.Contains(out+stderr, missing) {
-		t.Errorf("missing cert: exit %d, output %q %q", code, out, stderr)
+	if code == 0 || !strings.Contains(out+stderr, missing) || !strings.Contains(out+stderr, "--cert") ||
+		strings.Contains(out+stderr, "mqtt.cert_file") {
+		t.Errorf("missing cert: exit %d, output %q %q; want the path and the --cert flag named", code, out, stderr)
 	}
 }
 
