@@ -28,7 +28,7 @@ type heldSample struct {
 
 // collect runs one [[telemetry]] entry until ctx ends.
 func (d *Daemon) collect(ctx context.Context, g *generation, t config.Telemetry) {
-	log := d.log.Named("telemetry").With(zap.String("topic", t.Topic))
+	log := d.log.With(zap.String("component", "telemetry"), zap.String("topic", t.Topic))
 	tick := time.NewTicker(t.Interval.D())
 	defer tick.Stop()
 	var held []heldSample

@@ -65,7 +65,7 @@ func Run(ctx context.Context, o Options) error {
 
 func (d *Daemon) run(ctx context.Context) error {
 	cfg := d.cfg
-	q, err := queue.Open(cfg.Queue.Dir, queue.Options{MaxBytes: int64(cfg.Queue.MaxBytes), Logger: d.log.Named("queue")})
+	q, err := queue.Open(cfg.Queue.Dir, queue.Options{MaxBytes: int64(cfg.Queue.MaxBytes), Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("open queue: %w", err)
 	}
@@ -75,7 +75,7 @@ func (d *Daemon) run(ctx context.Context) error {
 			d.log.Error("close queue", zap.Error(err))
 		}
 	}()
-	d.server = &local.Server{Path: cfg.Local.Socket, Thing: d.thing, Backend: d, Logger: d.log.Named("local")}
+	d.server = &local.Server{Path: cfg.Local.Socket, Thing: d.thing, Backend: d, Logger: d.log.With(zap.String("component", "local"))}
 	if err := d.server.Listen(); err != nil {
 		return err
 	}

@@ -44,12 +44,12 @@ func (d *Daemon) startGeneration(ctx context.Context, cfg *config.Config) {
 	var err error
 	g.clock, err = clock.New(clock.Options{
 		Servers: cfg.Clock.Servers, Step: cfg.Clock.Step, StateFile: cfg.Clock.StateFile,
-		BuildTime: d.o.BuildTime, Logger: log.Named("clock"),
+		BuildTime: d.o.BuildTime, Logger: log,
 	})
 	if err != nil {
 		// The config was validated, so this is unexpected; run without NTP rather than not at all.
 		log.Error("clock", zap.Error(err))
-		g.clock, _ = clock.New(clock.Options{Step: clock.StepNever, BuildTime: d.o.BuildTime, Logger: log.Named("clock")})
+		g.clock, _ = clock.New(clock.Options{Step: clock.StepNever, BuildTime: d.o.BuildTime, Logger: log})
 	}
 	d.mu.Lock()
 	d.gen = g
@@ -63,7 +63,7 @@ func (d *Daemon) startGeneration(ctx context.Context, cfg *config.Config) {
 	// What the previous generation had in flight was handed out but never acknowledged:
 	// send it again from the oldest unacknowledged record.
 	d.queue.Rewind()
-	g.drain = newDrainer(d.queue, cfg.MQTT.MaxPublishRate, d.progress, log.Named("drain"))
+	g.drain = newDrainer(d.queue, cfg.MQTT.MaxPublishRate, d.progress, log.With(zap.String("component", "drain")))
 	g.go_(func() { g.drain.run(gctx) })
 	for _, t := range cfg.Telemetry {
 		g.go_(func() { d.collect(gctx, g, t) })
@@ -82,7 +82,7 @@ func (g *generation) go_(f func()) {
 // connect loads the TLS files and runs the session. Files that cannot be loaded are
 // retried every minute: a person may be copying them into place right now.
 func (d *Daemon) connect(ctx context.Context, g *generation) {
-	log := d.log.Named("session")
+	log := d.log.With(zap.String("component", "mqtt")) // for this function's own lines
 	cfg := g.cfg
 	if !g.clock.WaitTrusted(ctx, trustWait) && ctx.Err() == nil {
 		log.Warn("no trusted time yet: connecting with the floor-based clock while NTP keeps trying",
@@ -91,7 +91,7 @@ func (d *Daemon) connect(ctx context.Context, g *generation) {
 	for ctx.Err() == nil {
 		c, err := thingtls.Load(thingtls.Options{
 			Host: cfg.MQTT.Endpoint, Port: cfg.MQTT.Port, CAFile: cfg.MQTT.CAFile,
-			CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile, Now: g.clock.Now, Logger: log,
+			CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile, Now: g.clock.Now, Logger: d.log,
 		})
 		if err == nil {
 			g.tls = c
@@ -120,7 +120,7 @@ func (d *Daemon) connect(ctx context.Context, g *generation) {
 		Keepalive: cfg.MQTT.Keepalive.D(), CleanSession: cfg.MQTT.CleanSession, Proxy: cfg.MQTT.Proxy,
 		TLSConfig:  func() (*stdtls.Config, error) { return g.tls.Config, nil },
 		ExplainErr: func(err error) error { return g.tls.Explain(err, g.clock.Status().Synced) },
-		Logger:     log,
+		Logger:     d.log,
 		OnEvent:    g.drain.event,
 	}, subs)
 	if err != nil {
@@ -146,13 +146,12 @@ func (g *generation) setErr(s string) {
 func (d *Daemon) subscriptions(g *generation) ([]session.Subscription, error) {
 	var subs []session.Subscription
 	for i, s := range g.cfg.Subscribe {
-		log := d.log.Named("handler")
 		var h handler.Handler
 		var err error
 		if len(s.Exec) > 0 {
-			h, err = handler.NewExec(s.Exec, handler.ExecOptions{Timeout: s.Timeout.D(), Logger: log})
+			h, err = handler.NewExec(s.Exec, handler.ExecOptions{Timeout: s.Timeout.D(), Logger: d.log})
 		} else {
-			h, err = handler.NewFile(s.File, log)
+			h, err = handler.NewFile(s.File, d.log)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("subscribe[%d] %s: %w", i, s.Topic, err)
