@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"thingd/daemon/atomicfile"
 )
 
 // The state file holds one RFC 3339 time and a newline, so a person can read and fix it.
@@ -23,45 +25,13 @@ func loadState(path string) (time.Time, error) {
 }
 
 // saveState replaces path atomically: a crash leaves either the old or the new time, never a torn file.
-func saveState(path string, t time.Time) (err error) {
+func saveState(path string, t time.Time) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save clock time: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("save clock time: %w; check that %s is writable by thingd", err, dir)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.WriteString(t.UTC().Format(time.RFC3339Nano) + "\n"); err != nil {
-		return fmt.Errorf("save clock time to %s: %w", f.Name(), err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("save clock time to %s: %w", f.Name(), err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("save clock time to %s: %w", f.Name(), err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := atomicfile.Write(path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("save clock time: %w", err)
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes the rename itself durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("save clock time: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("save clock time: sync directory %s: %w", dir, err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"thingd/daemon/atomicfile"
 	"thingd/daemon/config"
 	"thingd/daemon/kit"
 )
@@ -67,7 +68,7 @@ func importCmd(_ context.Context, e *env, args []string) error {
 	}
 	var done strings.Builder
 	for _, f := range files {
-		if err := writeAtomic(f.path, f.data, f.mode); err != nil {
+		if err := atomicfile.Write(f.path, f.data, f.mode); err != nil {
 			return fmt.Errorf("install %s %s: %w", f.what, f.path, err)
 		}
 		owner := ""
@@ -191,41 +192,6 @@ func makeCertsDir(dir string, gid int, chgrp bool) error {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
 	return nil
-}
-
-// writeAtomic replaces path with data so that a crash leaves the old file or the new
-// one, never a torn one. The temporary file is created 0600, so a key is never
-// readable by others, even for a moment.
-func writeAtomic(path string, data []byte, mode fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 func shellQuote(s string) string {

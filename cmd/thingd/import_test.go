@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"thingd/daemon/atomicfile"
 	"thingd/daemon/config"
 	"thingd/daemon/testbed"
 )
@@ -308,7 +309,7 @@ func TestInstallHelpers(t *testing.T) {
 	}
 	key := filepath.Join(dir, "k")
 	for _, content := range []string{"old", "new"} {
-		if err := writeAtomic(key, []byte(content), 0o600); err != nil {
+		if err := atomicfile.Write(key, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -2,13 +2,14 @@ package handler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 
 	"go.uber.org/zap"
+
+	"thingd/daemon/atomicfile"
 )
 
 // fileMode is the mode of a file written by File: the thingd user writes, its group may read.
@@ -64,7 +65,7 @@ func (f *File) Handle(ctx context.Context, topic string, payload []byte) error {
 	if f.closed {
 		return ErrClosed
 	}
-	if err := replaceFile(f.path, payload); err != nil {
+	if err := atomicfile.Write(f.path, payload, fileMode); err != nil {
 		return fmt.Errorf("file handler for topic %q: %w", topic, err)
 	}
 	f.log.Info("file replaced", zap.String("topic", topic), zap.Int("bytes", len(payload)))
@@ -76,54 +77,5 @@ func (f *File) Close(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closed = true
-	return nil
-}
-
-// replaceFile writes data to path atomically and durably. On failure the target is unchanged
-// and no temporary file is left behind.
-func replaceFile(path string, data []byte) (err error) {
-	dir, base := filepath.Split(path)
-	tmp, err := os.CreateTemp(dir, "."+base+".thingd-*")
-	if err != nil {
-		return fmt.Errorf("create a temporary file next to %s: %w (the thingd user needs write permission on %s)", path, err, dir)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	// fchmod, unlike the mode given to open, is not reduced by the umask.
-	if err := tmp.Chmod(fileMode); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp.Name(), err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("replace %s: %w", path, err)
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory %s to fsync it: %w", dir, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("fsync directory %s: %w", dir, err)
-	}
 	return nil
 }
