@@ -47,7 +47,7 @@ gotest:
 
 # 32-bit ARM (Pi 2/3 userland): the packages that parse, pack bytes or count with 64-bit
 # atomics run under qemu-arm-static. The MQTT round trip on armv7 is TestPubSubOnARMv7.
-ARM_PKGS := ./daemon/config/ ./daemon/limits/ ./daemon/queue/ ./daemon/local/ ./daemon/telemetry/ ./daemon/kit/ ./clock/
+ARM_PKGS := ./daemon/config/ ./daemon/limits/ ./daemon/queue/ ./daemon/local/ ./daemon/telemetry/ ./cmd/thingd/internal/kit/ ./clock/
 armtest:
 	GOARCH=arm GOARM=7 $(GO) test -short -exec qemu-arm-static -timeout 10m $(ARM_PKGS)
 

@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"thingd/clock"
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 // TestSyncWithChronyInTheFuture: against a real chronyd living 1095 days ahead, the clock

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"thingd/daemon/atomicfile"
+	"thingd/internal/atomicfile"
 )
 
 // The state file holds one RFC 3339 time and a newline, so a person can read and fix it.

@@ -16,7 +16,7 @@ import (
 
 	"thingd/daemon/config"
 	"thingd/daemon/local"
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 // copyDevice puts a device certificate and key where the test can later rotate them.

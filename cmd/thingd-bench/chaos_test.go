@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 // binary is the real thingd, built once for the chaos test.

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"thingd/daemon/devpki"
+	"thingd/internal/devpki"
 )
 
 // lab is one run's world: a temp directory on the real disk (so that /proc/<pid>/io sees

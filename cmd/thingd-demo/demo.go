@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"thingd/daemon/devpki"
+	"thingd/internal/devpki"
 )
 
 // options are the demo's flags.

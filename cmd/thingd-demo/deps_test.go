@@ -21,7 +21,7 @@ func TestProductionBinaryDoesNotCarryTheDemo(t *testing.T) {
 		t.Fatalf("unexpected go list output:\n%s", out)
 	}
 	for _, pkg := range deps {
-		if strings.HasPrefix(pkg, "github.com/mochi-mqtt/") || pkg == "thingd/daemon/devpki" || pkg == "thingd/cmd/thingd-demo" {
+		if strings.HasPrefix(pkg, "github.com/mochi-mqtt/") || pkg == "thingd/internal/devpki" || pkg == "thingd/cmd/thingd-demo" {
 			t.Errorf("thingd/cmd/thingd depends on %s", pkg)
 		}
 	}

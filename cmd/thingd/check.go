@@ -6,7 +6,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"thingd/daemon/check"
+	"thingd/cmd/thingd/internal/check"
 	"thingd/daemon/config"
 )
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 // world is a broker, an NTP server and a place on disk for one thingd under test.

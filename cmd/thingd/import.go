@@ -12,9 +12,9 @@ import (
 	"strconv"
 	"strings"
 
-	"thingd/daemon/atomicfile"
+	"thingd/cmd/thingd/internal/kit"
 	"thingd/daemon/config"
-	"thingd/daemon/kit"
+	"thingd/internal/atomicfile"
 )
 
 // exampleEndpoint is the placeholder in packaging/thingd.toml: a config still holding

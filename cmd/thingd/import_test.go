@@ -10,9 +10,9 @@ import (
 	"syscall"
 	"testing"
 
-	"thingd/daemon/atomicfile"
 	"thingd/daemon/config"
-	"thingd/daemon/testbed"
+	"thingd/internal/atomicfile"
+	"thingd/internal/testbed"
 )
 
 const (

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"syscall"
 
-	"thingd/daemon/pubsub"
+	"thingd/cmd/thingd/internal/pubsub"
 	thingtls "thingd/tls"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 func pubsubArgs(t *testing.T, broker *testbed.Mosquitto, cert string) []string {

@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"thingd/daemon/atomicfile"
+	"thingd/internal/atomicfile"
 )
 
 // fileMode is the mode of a file written by File: the thingd user writes, its group may read.

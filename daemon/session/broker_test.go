@@ -15,7 +15,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 // faultHook makes an in-process mochi broker misbehave on purpose and records what the

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 // Against a real mosquitto with mutual TLS: our publish reaches another client and comes

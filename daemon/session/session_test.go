@@ -17,7 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 // Publish and subscribe through a real (in-process) broker: the own message comes back to

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 // More QoS1 publishes than there are packet IDs, 100 in flight at a time: every Delivery

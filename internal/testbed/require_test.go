@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 // recTB records Skip/Fatal instead of acting on them, so Require's choice can be inspected.

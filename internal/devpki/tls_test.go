@@ -5,7 +5,7 @@ import (
 	"net"
 	"testing"
 
-	"thingd/daemon/devpki"
+	"thingd/internal/devpki"
 )
 
 // The broker side accepts a client holding a certificate from the same CA and refuses one

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"thingd/daemon/devpki"
+	"thingd/internal/devpki"
 )
 
 // PKIOptions shapes the certificates NewPKI makes.

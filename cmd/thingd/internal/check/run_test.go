@@ -16,7 +16,7 @@ import (
 	"github.com/beevik/ntp"
 
 	"thingd/daemon/config"
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 var allSteps = []string{"config", "cert_file", "key_file", "trust", "ntp", "clock", "dns", "tcp", "tls", "mqtt", "roundtrip"}

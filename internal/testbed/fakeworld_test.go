@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 const fakeDays = 1095

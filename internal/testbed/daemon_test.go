@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 const capSysTime = 25 // linux/capability.h

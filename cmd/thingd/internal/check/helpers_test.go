@@ -20,7 +20,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"thingd/daemon/config"
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 // brokerMode is how the fake broker behaves after the TLS handshake.

@@ -62,7 +62,7 @@ func checkScriptResult(t *testing.T, endpoint, clientID, topic string) {
 }
 
 // TestSeedCorpus keeps the FuzzRead seeds: valid kits and each kind of refusal.
-// go test -run TestSeedCorpus -update-corpus ./daemon/kit rewrites them.
+// go test -run TestSeedCorpus -update-corpus ./cmd/thingd/internal/kit rewrites them.
 func TestSeedCorpus(t *testing.T) {
 	dir := filepath.Join("testdata", "fuzz", "FuzzRead")
 	cert, key := keyPair(t)
@@ -86,7 +86,7 @@ func TestSeedCorpus(t *testing.T) {
 				t.Fatal(err)
 			}
 		} else if _, err := os.Stat(path); err != nil {
-			t.Errorf("seed %s missing (go test -run TestSeedCorpus -update-corpus ./daemon/kit): %v", path, err)
+			t.Errorf("seed %s missing (go test -run TestSeedCorpus -update-corpus ./cmd/thingd/internal/kit): %v", path, err)
 		}
 	}
 }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/beevik/ntp"
 
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 // chronyd answers a real NTP query on loopback with a response that passes Validate and

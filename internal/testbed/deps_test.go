@@ -17,7 +17,7 @@ func TestProductionBinaryDoesNotImportTestbed(t *testing.T) {
 		t.Skipf("thingd/cmd/thingd does not list yet: %v\n%s", err, out)
 	}
 	for _, pkg := range strings.Fields(string(out)) {
-		if pkg == "thingd/daemon/testbed" || strings.HasPrefix(pkg, "thingd/daemon/testbed/") {
+		if pkg == "thingd/internal/testbed" || strings.HasPrefix(pkg, "thingd/internal/testbed/") {
 			t.Fatalf("thingd/cmd/thingd depends on %s", pkg)
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 // A client with the test CA's certificate completes TLS and an MQTT publish/subscribe round trip,

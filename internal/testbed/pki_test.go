@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 const shift3y = 1095 * 24 * time.Hour

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"thingd/daemon/testbed"
+	"thingd/internal/testbed"
 )
 
 // simpleTLS stands in for the tls package: it loads the files and names the one it cannot read.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"thingd/daemon/devpki"
+	"thingd/internal/devpki"
 )
 
 const shift3y = 1095 * 24 * time.Hour
