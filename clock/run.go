@@ -23,7 +23,8 @@ func (c *Clock) Run(ctx context.Context) error {
 		c.log.Info("no NTP servers configured: the time is trusted only when another daemon synchronises the kernel clock")
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { c.saveLoop(ctx) })
+	wg.Add(1)
+	go func() { defer wg.Done(); c.saveLoop(ctx) }()
 	c.syncLoop(ctx)
 	wg.Wait()
 	c.save()

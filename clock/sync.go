@@ -74,7 +74,8 @@ func (c *Clock) collect(ctx context.Context) ([]sample, []string) {
 	errs := make([]error, len(c.servers))
 	var wg sync.WaitGroup
 	for i, srv := range c.servers {
-		wg.Go(func() { samples[i], errs[i] = c.ask(ctx, srv) })
+		wg.Add(1)
+		go func() { defer wg.Done(); samples[i], errs[i] = c.ask(ctx, srv) }()
 	}
 	wg.Wait()
 

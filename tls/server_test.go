@@ -37,15 +37,18 @@ func startBroker(t *testing.T, cert stdtls.Certificate, clientCA *x509.CertPool,
 	b := &broker{addr: ln.Addr().String(), seen: make(chan hello, 16)}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
 		for {
 			conn, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			wg.Go(func() { b.serve(conn, cert, clientCA, alpn) })
+			wg.Add(1)
+			go func() { defer wg.Done(); b.serve(conn, cert, clientCA, alpn) }()
 		}
-	})
+	}()
 	return b
 }
 

@@ -170,7 +170,9 @@ func TestConcurrentProducers(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, producers)
 	for p := range producers {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			for i := range each {
 				m := Message{Topic: "p", Payload: []byte{byte(p), byte(i), byte(i >> 8)}, QoS: 1}
 				if err := q.Append(context.Background(), m); err != nil {
@@ -178,7 +180,7 @@ func TestConcurrentProducers(t *testing.T) {
 					return
 				}
 			}
-		})
+		}()
 	}
 	seen := make([]int, producers)
 	for range producers * each {
@@ -365,14 +367,16 @@ func TestChaos(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var wg sync.WaitGroup
 	for p := range 4 {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			for i := range 300 {
 				if err := q.Append(context.Background(), msg(p*1000+i)); err != nil {
 					t.Error(err)
 					return
 				}
 			}
-		})
+		}()
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()

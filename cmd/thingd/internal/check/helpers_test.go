@@ -70,7 +70,9 @@ func startBroker(t *testing.T, pki *testbed.PKI, mode brokerMode, clientCAs *x50
 		t.Fatal(err)
 	}
 	b := &fakeBroker{addr: ln.Addr().String(), port: ln.Addr().(*net.TCPAddr).Port, mode: mode, ln: ln}
-	b.wg.Go(func() {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -79,9 +81,10 @@ func startBroker(t *testing.T, pki *testbed.PKI, mode brokerMode, clientCAs *x50
 			b.mu.Lock()
 			b.conns = append(b.conns, c)
 			b.mu.Unlock()
-			b.wg.Go(func() { b.serve(c.(*tls.Conn)) })
+			b.wg.Add(1)
+			go func() { defer b.wg.Done(); b.serve(c.(*tls.Conn)) }()
 		}
-	})
+	}()
 	t.Cleanup(func() {
 		ln.Close()
 		b.mu.Lock()
@@ -303,7 +306,9 @@ func connectProxy(t *testing.T, answer int) (addr string, targets func() []strin
 		wg   sync.WaitGroup
 		open []net.Conn
 	)
-	wg.Go(func() {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -312,7 +317,9 @@ func connectProxy(t *testing.T, answer int) (addr string, targets func() []strin
 			mu.Lock()
 			open = append(open, c)
 			mu.Unlock()
-			wg.Go(func() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
 				defer c.Close()
 				br := bufio.NewReader(c)
 				req, err := http.ReadRequest(br)
@@ -341,9 +348,9 @@ func connectProxy(t *testing.T, answer int) (addr string, targets func() []strin
 				_, _ = io.Copy(c, up)
 				c.Close()
 				<-done
-			})
+			}()
 		}
-	})
+	}()
 	t.Cleanup(func() {
 		ln.Close()
 		mu.Lock()

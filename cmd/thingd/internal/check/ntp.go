@@ -32,7 +32,9 @@ func (r *runner) ntpSteps(ctx context.Context) []Result {
 	answers := make([]answer, len(servers))
 	var wg sync.WaitGroup
 	for i, s := range servers {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			answers[i] = answer{addr: s}
 			srv, err := config.SplitServer(s)
 			if err != nil {
@@ -47,7 +49,7 @@ func (r *runner) ntpSteps(ctx context.Context) []Result {
 			if answers[i].err == nil {
 				answers[i].err = clock.CheckResponse(answers[i].resp)
 			}
-		})
+		}()
 	}
 	wg.Wait()
 
@@ -73,7 +75,8 @@ func (r *runner) ntpSteps(ctx context.Context) []Result {
 }
 
 func median(ds []time.Duration) time.Duration {
-	s := slices.Sorted(slices.Values(ds))
+	s := slices.Clone(ds)
+	slices.Sort(s)
 	n := len(s)
 	if n%2 == 1 {
 		return s[n/2]
