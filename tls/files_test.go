@@ -55,10 +55,17 @@ func TestLoadNamesEveryMissingFile(t *testing.T) {
 // to someone reading the journal.
 func TestLoadNamesRelativePathAbsolutely(t *testing.T) {
 	d := newDevice(t)
-	t.Chdir(d.dir)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chdir(d.dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chdir(wd) })
 	o := d.options()
 	o.CertFile = "certs/device.cert.pem"
-	_, err := Load(o)
+	_, err = Load(o)
 	want := "certificate file " + filepath.Join(d.dir, "certs", "device.cert.pem") + ": no such file (directory " +
 		filepath.Join(d.dir, "certs") + " does not exist either); put the certificate from the AWS IoT console there or set mqtt.cert_file"
 	if err == nil || err.Error() != want {

@@ -3,7 +3,6 @@ package check
 import (
 	"bytes"
 	"encoding/json"
-	"maps"
 	"slices"
 )
 
@@ -55,7 +54,12 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	if r.Fix != "" {
 		add("fix", r.Fix)
 	}
-	for _, k := range slices.Sorted(maps.Keys(r.Data)) {
+	keys := make([]string, 0, len(r.Data))
+	for k := range r.Data {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
 		switch k {
 		case "step", "status", "detail", "fix": // data never shadows the fixed fields
 		default:
