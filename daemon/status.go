@@ -26,7 +26,7 @@ type Status struct {
 // ConnectionStatus is the MQTT session.
 type ConnectionStatus struct {
 	Connected  bool      `json:"connected"`
-	Since      time.Time `json:"since,omitzero"`
+	Since      time.Time `json:"since"`
 	Reconnects int       `json:"reconnects"`
 	InFlight   int       `json:"in_flight"`
 	LastError  string    `json:"last_error,omitempty"`
@@ -38,7 +38,7 @@ type ClockStatus struct {
 	Now       time.Time `json:"now"`
 	Offset    string    `json:"offset"`
 	Source    string    `json:"source"`
-	LastSync  time.Time `json:"last_sync,omitzero"`
+	LastSync  time.Time `json:"last_sync"`
 	Stepped   bool      `json:"stepped"`
 	Floor     time.Time `json:"floor"`
 	LastError string    `json:"last_error,omitempty"`
@@ -48,7 +48,7 @@ type ClockStatus struct {
 type QueueStatus struct {
 	Depth     int64     `json:"depth"`
 	Bytes     int64     `json:"bytes"`
-	Oldest    time.Time `json:"oldest,omitzero"`
+	Oldest    time.Time `json:"oldest"`
 	OldestAge string    `json:"oldest_age,omitempty"`
 }
 
