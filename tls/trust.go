@@ -2,11 +2,11 @@ package tls
 
 import (
 	"crypto/x509"
+	_ "embed"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"sync"
-
-	"golang.org/x/crypto/x509roots/fallback/bundle"
 )
 
 // TrustSource says where the roots that verify the broker come from.
@@ -37,11 +37,17 @@ type Trust struct {
 	File   string // the CA file, for TrustCAFile
 }
 
-// BuiltinTrustName is how the compiled-in roots are named. They are the whole Mozilla
-// NSS bundle (golang.org/x/crypto/x509roots/fallback), not only Amazon's, so that a
-// custom AWS IoT domain with a certificate from another public CA verifies as it would
-// against a system store.
-const BuiltinTrustName = "built-in roots (Mozilla bundle incl. Amazon Root CA 1-4)"
+// BuiltinTrustName is how the compiled-in roots are named. They are Amazon Root CA 1-4
+// only: every version of golang.org/x/crypto/x509roots/fallback with the bundle API
+// needs Go newer than 1.22, the Go of the Yocto LTS (docs/packaging.md). A custom
+// domain whose certificate comes from another CA needs mqtt.ca_file or a system store.
+const BuiltinTrustName = "built-in roots (Amazon Root CA 1-4)"
+
+// amazonRootsPEM is Amazon Trust Services' four roots, which sign every AWS IoT Core
+// data endpoint (ATS) certificate.
+//
+//go:embed amazonroots.pem
+var amazonRootsPEM []byte
 
 func (t Trust) String() string {
 	switch t.Source {
@@ -88,22 +94,22 @@ func trustPool(caFile string, system func() (*x509.CertPool, error)) (*x509.Cert
 	return pool, Trust{Source: TrustBuiltin}, nil
 }
 
-// builtinPool is built from the bundle API rather than by importing the fallback
-// package for its side effect, which would change x509 verification for the whole
-// binary (x509.SetFallbackRoots) instead of for the MQTT connection only.
+// builtinPool parses the embedded roots once. They are added to the MQTT connection's
+// pool only, not installed with x509.SetFallbackRoots for the whole binary.
 var builtinPool = sync.OnceValues(func() (*x509.CertPool, error) {
 	pool := x509.NewCertPool()
 	n := 0
-	for r := range bundle.Roots() {
-		c, err := x509.ParseCertificate(r.Certificate)
+	for rest := amazonRootsPEM; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
 			return nil, fmt.Errorf("built-in root %d does not parse (a broken build of thingd): %w", n, err)
 		}
-		if r.Constraint == nil {
-			pool.AddCert(c)
-		} else {
-			pool.AddCertWithConstraint(c, r.Constraint)
-		}
+		pool.AddCert(c)
 		n++
 	}
 	if n == 0 {
