@@ -29,5 +29,7 @@ CGO_ENABLED=0 GOOS=linux GOARCH=$goarch GOARM=$goarm "$GO" build -trimpath \
 	-ldflags "-s -w -X main.version=$VERSION -X main.commit=$COMMIT -X main.buildTime=$BUILD_TIME" \
 	-o "bin/$arch/thingd" ./cmd/thingd
 
+# nfpm comes from the tools module (internal/tools), not thingd's own module graph.
+(cd internal/tools && CGO_ENABLED=0 "$GO" build -o ../../bin/nfpm github.com/goreleaser/nfpm/v2/cmd/nfpm)
 ARCH=$arch VERSION=$VERSION GOARM=$goarm \
-	"$GO" tool nfpm package --config packaging/nfpm.yaml --packager deb --target dist/
+	bin/nfpm package --config packaging/nfpm.yaml --packager deb --target dist/

@@ -1,8 +1,11 @@
-package packaging
+// Package nfpmcheck checks packaging/nfpm.yaml with nfpm's own parser. It lives in the
+// tools module so that nfpm's module graph is not part of thingd's (docs/packaging.md).
+package nfpmcheck
 
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -74,4 +77,36 @@ func TestNfpmConfig(t *testing.T) {
 			t.Errorf("%s does not start with #!/bin/sh", p)
 		}
 	}
+}
+
+// root is the repository root; the test runs in internal/tools/nfpmcheck.
+const root = "../../.."
+
+func readRepoFile(t *testing.T, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, rel))
+	if err != nil {
+		t.Fatalf("read %s: %v", rel, err)
+	}
+	return string(b)
+}
+
+func mustExist(t *testing.T, rel string) {
+	t.Helper()
+	fi, err := os.Stat(filepath.Join(root, rel))
+	if err != nil {
+		t.Fatalf("%s is referenced but missing: %v", rel, err)
+	}
+	if !fi.Mode().IsRegular() {
+		t.Fatalf("%s is referenced but is not a regular file", rel)
+	}
+}
+
+func version(t *testing.T) string {
+	t.Helper()
+	v := strings.TrimSpace(readRepoFile(t, "packaging/VERSION"))
+	if !regexp.MustCompile(`^\d+\.\d+\.\d+$`).MatchString(v) {
+		t.Fatalf("packaging/VERSION = %q, want MAJOR.MINOR.PATCH", v)
+	}
+	return v
 }

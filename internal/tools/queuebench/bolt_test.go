@@ -1,4 +1,4 @@
-package queue
+package queuebench
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"thingd/daemon/queue"
 )
 
 // boltQueue is the design the segment log is compared with: one bbolt B+tree keyed by
@@ -38,7 +40,7 @@ func openBolt(dir string) (*boltQueue, error) {
 	return &boltQueue{db: db}, err
 }
 
-func (q *boltQueue) Append(_ context.Context, msgs ...Message) error {
+func (q *boltQueue) Append(_ context.Context, msgs ...queue.Message) error {
 	return q.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(boltBucket)
 		for i := range msgs {
@@ -46,7 +48,7 @@ func (q *boltQueue) Append(_ context.Context, msgs ...Message) error {
 			if err != nil {
 				return err
 			}
-			if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), appendRecord(nil, seq, msgs[i].Time.UnixNano(), &msgs[i])); err != nil {
+			if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), encode(&msgs[i])); err != nil {
 				return err
 			}
 		}
@@ -54,17 +56,17 @@ func (q *boltQueue) Append(_ context.Context, msgs ...Message) error {
 	})
 }
 
-func (q *boltQueue) Next(context.Context) (Record, error) {
+func (q *boltQueue) Next(context.Context) (queue.Record, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var rec Record
+	var rec queue.Record
 	err := q.db.View(func(tx *bolt.Tx) error {
 		k, v := tx.Bucket(boltBucket).Cursor().Seek(binary.BigEndian.AppendUint64(nil, q.read+1))
 		if k == nil {
 			return errors.New("bolt queue is empty")
 		}
 		var err error
-		rec, err = decodeRecord(v)
+		rec.Message, err = decode(v)
 		rec.Seq = binary.BigEndian.Uint64(k)
 		return err
 	})
@@ -99,4 +101,31 @@ func (q *boltQueue) Close() error {
 	q.flushAcks()
 	q.mu.Unlock()
 	return q.db.Close()
+}
+
+// encode is the value stored per message: time (8 bytes), QoS, topic length (2 bytes),
+// topic, payload. About the size of the segment log's record, without its CRC.
+func encode(m *queue.Message) []byte {
+	b := make([]byte, 0, 11+len(m.Topic)+len(m.Payload))
+	b = binary.BigEndian.AppendUint64(b, uint64(m.Time.UnixNano()))
+	b = append(b, m.QoS)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Topic)))
+	b = append(b, m.Topic...)
+	return append(b, m.Payload...)
+}
+
+func decode(v []byte) (queue.Message, error) {
+	if len(v) < 11 {
+		return queue.Message{}, errors.New("bolt value shorter than its header")
+	}
+	n := int(binary.BigEndian.Uint16(v[9:11]))
+	if len(v) < 11+n {
+		return queue.Message{}, errors.New("bolt value shorter than its topic")
+	}
+	return queue.Message{
+		Time:    time.Unix(0, int64(binary.BigEndian.Uint64(v))),
+		QoS:     v[8],
+		Topic:   string(v[11 : 11+n]),
+		Payload: append([]byte(nil), v[11+n:]...),
+	}, nil
 }
