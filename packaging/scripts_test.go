@@ -10,7 +10,7 @@ import (
 )
 
 // fakeTools makes a PATH of stand-ins that log their argv and exit with the
-// given status; rm is the real one so purges really delete. Tools not listed
+// given status; rm and rmdir are the real ones so purges really delete. Tools not listed
 // do not exist on that PATH.
 func fakeTools(t *testing.T, exits map[string]int) (pathDir, logFile string) {
 	t.Helper()
@@ -22,12 +22,14 @@ func fakeTools(t *testing.T, exits map[string]int) (pathDir, logFile string) {
 			t.Fatal(err)
 		}
 	}
-	rm, err := exec.LookPath("rm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(rm, filepath.Join(dir, "rm")); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"rm", "rmdir"} {
+		real, err := exec.LookPath(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(real, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return dir, logFile
 }
@@ -103,6 +105,27 @@ func TestPostinstConfigure(t *testing.T) {
 	}
 }
 
+// TestPostinstConfigFile: the config is created from the example only when absent, so an
+// upgrade never touches the admin's (or `thingd import`'s) file and dpkg never prompts.
+func TestPostinstConfigFile(t *testing.T) {
+	const copyCall = "install -m 0644 ROOT/usr/share/thingd/thingd.toml ROOT/etc/thingd/thingd.toml"
+	for _, exists := range []bool{false, true} {
+		dpkgRoot := t.TempDir()
+		if exists {
+			if err := os.MkdirAll(filepath.Join(dpkgRoot, "etc/thingd"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dpkgRoot, "etc/thingd/thingd.toml"), []byte("# imported\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		calls := strings.ReplaceAll(strings.Join(runScript(t, "postinst", debTools(t), dpkgRoot, "configure", "0.1.0"), "\n"), dpkgRoot, "ROOT")
+		if got := strings.Contains(calls, copyCall); got == exists {
+			t.Errorf("config present before = %v: copied the example = %v\n%s", exists, got, calls)
+		}
+	}
+}
+
 // TestPostrm checks remove keeps the queue and masks the unit, and purge
 // deletes the queue and clock state and forgets the unit.
 func TestPostrm(t *testing.T) {
@@ -124,6 +147,13 @@ func TestPostrm(t *testing.T) {
 			if err := os.WriteFile(queued, []byte("x"), 0o640); err != nil {
 				t.Fatal(err)
 			}
+			etc := filepath.Join(dpkgRoot, "etc/thingd")
+			if err := os.MkdirAll(filepath.Join(etc, "certs"), 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(etc, "thingd.toml"), []byte("x"), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			calls := strings.Join(runScript(t, "postrm", debTools(t), dpkgRoot, tt.action), "\n")
 			if !strings.Contains(calls, tt.wantCall) {
 				t.Errorf("no %q among the calls:\n%s", tt.wantCall, calls)
@@ -131,6 +161,32 @@ func TestPostrm(t *testing.T) {
 			if _, err := os.Stat(queued); (err == nil) != tt.wantState {
 				t.Errorf("after postrm %s: queue file present = %v, want %v", tt.action, err == nil, tt.wantState)
 			}
+			// Purge leaves nothing of thingd's in /etc (the certs directory was empty).
+			if _, err := os.Stat(etc); (err == nil) != tt.wantState {
+				t.Errorf("after postrm %s: /etc/thingd present = %v, want %v", tt.action, err == nil, tt.wantState)
+			}
 		})
+	}
+}
+
+// TestPurgeKeepsImportedCertificates: the device's key and certificate are its identity;
+// purge removes the config but keeps a certs directory that holds files.
+func TestPurgeKeepsImportedCertificates(t *testing.T) {
+	dpkgRoot := t.TempDir()
+	key := filepath.Join(dpkgRoot, "etc/thingd/certs/device.private.key")
+	if err := os.MkdirAll(filepath.Dir(key), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{key, filepath.Join(dpkgRoot, "etc/thingd/thingd.toml")} {
+		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runScript(t, "postrm", debTools(t), dpkgRoot, "purge")
+	if _, err := os.Stat(key); err != nil {
+		t.Errorf("purge removed the imported key: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dpkgRoot, "etc/thingd/thingd.toml")); err == nil {
+		t.Error("purge kept /etc/thingd/thingd.toml")
 	}
 }

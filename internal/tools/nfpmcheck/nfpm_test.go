@@ -35,7 +35,7 @@ func TestNfpmConfig(t *testing.T) {
 		"/usr/bin/thingd":                        {"bin/" + arch + "/thingd", ""},
 		"/usr/lib/systemd/system/thingd.service": {"systemd/thingd.service", ""},
 		"/usr/lib/sysusers.d/thingd.conf":        {"systemd/thingd.sysusers", ""},
-		"/etc/thingd/thingd.toml":                {"packaging/thingd.toml", "config|noreplace"},
+		"/usr/share/thingd/thingd.toml":          {"packaging/thingd.toml", ""},
 	}
 	seen := map[string]bool{}
 	for _, c := range info.Contents {
@@ -56,6 +56,15 @@ func TestNfpmConfig(t *testing.T) {
 		if !seen[dst] {
 			t.Errorf("nfpm.yaml does not install %s", dst)
 		}
+	}
+
+	for _, c := range info.Contents {
+		if strings.HasPrefix(c.Destination, "/etc/") || strings.HasPrefix(c.Type, "config") {
+			t.Errorf("%s (type %q) would be a dpkg conffile: thingd import rewrites /etc/thingd, so an upgrade would prompt", c.Destination, c.Type)
+		}
+	}
+	if got := strings.Join(info.Depends, ", "); got != "adduser | systemd-sysusers" {
+		t.Errorf("Depends: %s, want adduser | systemd-sysusers (what postinst calls)", got)
 	}
 
 	scripts := map[string]string{
