@@ -20,14 +20,22 @@ func (h *hook) ID() string { return "awsiot" }
 func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnDisconnect,
-		mqtt.OnPacketRead, mqtt.OnSelectSubscribers,
+		mqtt.OnPacketRead, mqtt.OnSubscribed,
 	}, []byte{b})
 }
 
 // Authentication is the TLS client certificate; authorisation happens in OnPacketRead, where
 // a denied PUBLISH can close the connection at any QoS as AWS does.
 func (h *hook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
-func (h *hook) OnACLCheck(*mqtt.Client, string, bool) bool              { return true }
+
+// OnACLCheck is asked by mochi for subscription filters (already checked in onSubscribe) and,
+// with write false, for each message it is about to send: that is iot:Receive.
+func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if write || cl.Net.Inline {
+		return true
+	}
+	return h.b.mayReceive(cl, topic)
+}
 
 func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error { return h.b.onConnect(cl, pk) }
 
@@ -44,11 +52,14 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 	return pk, nil
 }
 
-func (h *hook) OnSelectSubscribers(subs *mqtt.Subscribers, pk packets.Packet) *mqtt.Subscribers {
-	return h.b.receiveFilter(subs, pk)
+func (h *hook) OnSubscribed(cl *mqtt.Client, _ packets.Packet, _ []byte) {
+	h.b.subscribed(cl)
 }
 
 func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
+	if cause := cl.StopCause(); cause != nil {
+		err = cause
+	}
 	b := h.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -83,4 +94,7 @@ type conn struct {
 	count   int   // publishes in that window
 	pending int   // delayed PUBACKs not yet sent
 	reason  string
+	// subscribing holds the filters of the SUBSCRIBE being processed, which mochi passes to
+	// OnACLCheck like topics it sends.
+	subscribing map[string]bool
 }

@@ -31,20 +31,29 @@ func (b *Broker) onSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet 
 		}
 	}
 	pk.Filters = filters
+	if c := b.conns[cl]; c != nil {
+		c.subscribing = map[string]bool{}
+		for _, f := range filters {
+			c.subscribing[f.Filter] = true
+		}
+	}
 	return pk
 }
 
-// receiveFilter applies iot:Receive: a client outside it is simply not sent the message.
-func (b *Broker) receiveFilter(subs *mqtt.Subscribers, pk packets.Packet) *mqtt.Subscribers {
+// mayReceive applies iot:Receive: a client outside it is simply not sent the message.
+func (b *Broker) mayReceive(cl *mqtt.Client, topic string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.policy == nil || b.policy.Receive == nil {
-		return subs
+	if c := b.conns[cl]; c != nil && c.subscribing[topic] {
+		return true
 	}
-	for id := range subs.Subscriptions {
-		if !allowed(b.policy.Receive, id, pk.TopicName) {
-			delete(subs.Subscriptions, id)
-		}
+	return b.policy == nil || allowed(b.policy.Receive, cl.ID, topic)
+}
+
+func (b *Broker) subscribed(cl *mqtt.Client) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c := b.conns[cl]; c != nil {
+		c.subscribing = nil
 	}
-	return subs
 }
