@@ -16,6 +16,7 @@ import (
 
 	"thingd/daemon/config"
 	"thingd/daemon/local"
+	"thingd/daemon/status"
 	"thingd/internal/testbed"
 )
 
@@ -78,7 +79,7 @@ file = %q
 		}
 	}()
 
-	waitStatus(t, cfg.Local.Socket, func(st Status) bool { return st.Connection.Connected && st.Clock.Synced })
+	waitStatus(t, cfg.Local.Socket, func(st status.Status) bool { return st.Connection.Connected && st.Clock.Synced })
 	publish(t, cfg.Local.Socket, "dt/{thing}/hello", "one")
 	waitFor(t, rec, "dt/pi/hello", "one")
 	waitFor(t, rec, "dt/pi/system", "")
@@ -87,7 +88,7 @@ file = %q
 	waitFile(t, filepath.Join(dir, "last-command"), `{"led":"on"}`)
 
 	reload <- struct{}{}
-	waitStatus(t, cfg.Local.Socket, func(st Status) bool { return st.Connection.Connected && st.ReloadError == "" })
+	waitStatus(t, cfg.Local.Socket, func(st status.Status) bool { return st.Connection.Connected && st.ReloadError == "" })
 	publish(t, cfg.Local.Socket, "dt/{thing}/hello", "two")
 	waitFor(t, rec, "dt/pi/hello", "two")
 }
@@ -113,9 +114,9 @@ func publish(t *testing.T, socket, topic, payload string) {
 	}
 }
 
-func waitStatus(t *testing.T, socket string, ok func(Status) bool) {
+func waitStatus(t *testing.T, socket string, ok func(status.Status) bool) {
 	t.Helper()
-	var last Status
+	var last status.Status
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		c, err := local.Dial(socket)
 		if err != nil {

@@ -15,6 +15,10 @@ type journalEncoder struct {
 	zapcore.Encoder
 }
 
+// journalBuffers is shared by every encoder and entry: a pool per entry would allocate
+// a fresh pool (and buffer) for each log line and never reuse one.
+var journalBuffers = buffer.NewPool()
+
 func newJournalEncoder() zapcore.Encoder {
 	ec := zap.NewProductionEncoderConfig()
 	ec.TimeKey = ""
@@ -32,7 +36,7 @@ func (e journalEncoder) EncodeEntry(ent zapcore.Entry, fields []zapcore.Field) (
 	if err != nil {
 		return nil, err
 	}
-	out := buffer.NewPool().Get()
+	out := journalBuffers.Get()
 	out.AppendByte('<')
 	out.AppendString(strconv.Itoa(Priority(ent.Level)))
 	out.AppendByte('>')

@@ -9,6 +9,8 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"thingd/internal/human"
 )
 
 // Notifier tells systemd about the service's state over $NOTIFY_SOCKET.
@@ -68,7 +70,7 @@ func (n *Notifier) Reloading() error {
 // STATUS= field and could smuggle in another assignment. A line equal to the
 // last one sent is not sent again, so callers may report on every tick.
 func (n *Notifier) Status(line string) error {
-	line = oneLine(line)
+	line = human.OneLine(line)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.statusSent && line == n.lastStatus {
@@ -100,10 +102,4 @@ func monotonicUsec() (int64, error) {
 		return 0, err
 	}
 	return ts.Nano() / 1000, nil
-}
-
-var lineBreaks = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
-
-func oneLine(s string) string {
-	return strings.TrimSpace(lineBreaks.Replace(s))
 }

@@ -8,6 +8,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"thingd/internal/human"
 )
 
 // Kind is the sort of certificate trouble a CertError describes.
@@ -108,18 +110,18 @@ func (e *CertError) notYetValid() string {
 		e.which(), stamp(e.NotBefore), stamp(e.Now))
 	if !e.ClockSynced {
 		return s + fmt.Sprintf("the clock is %s behind and has not been synced with NTP yet; thingd syncs NTP before connecting (see clock.servers)",
-			humanDuration(e.Skew()))
+			human.Duration(e.Skew().Round(time.Second)))
 	}
 	fix := "the broker's certificate is post-dated, or the servers in clock.servers are wrong"
 	if e.Path != "" {
 		fix = "it was issued with a wrong date; create a new certificate in the AWS IoT console"
 	}
-	return s + fmt.Sprintf("the clock was synced with NTP, so the certificate starts %s in the future; %s", humanDuration(e.Skew()), fix)
+	return s + fmt.Sprintf("the clock was synced with NTP, so the certificate starts %s in the future; %s", human.Duration(e.Skew().Round(time.Second)), fix)
 }
 
 func (e *CertError) expired() string {
 	s := fmt.Sprintf("%s expired at %s and this device's clock says %s (%s later) — ",
-		e.which(), stamp(e.NotAfter), stamp(e.Now), humanDuration(e.Skew()))
+		e.which(), stamp(e.NotAfter), stamp(e.Now), human.Duration(e.Skew().Round(time.Second)))
 	if !e.ClockSynced {
 		return s + "the clock has not been synced with NTP yet and may be ahead; thingd syncs NTP before connecting (see clock.servers)"
 	}
@@ -214,20 +216,3 @@ func certNames(c *x509.Certificate) []string {
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-// humanDuration rounds a clock difference to what a person compares with a calendar.
-func humanDuration(d time.Duration) string {
-	if d < 0 {
-		d = -d
-	}
-	const day = 24 * time.Hour
-	switch {
-	case d >= 10*day:
-		return fmt.Sprintf("%d days", (d+day/2)/day)
-	case d >= 2*day:
-		return fmt.Sprintf("%d days %dh", d/day, (d%day)/time.Hour)
-	case d >= time.Minute:
-		return d.Round(time.Minute).String()
-	}
-	return d.Round(time.Second).String()
-}

@@ -66,18 +66,3 @@ func TestCheckValidity(t *testing.T) {
 		})
 	}
 }
-
-func TestHumanDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		12 * time.Second:  "12s",
-		-90 * time.Second: "2m0s",
-		5*time.Hour + 3*time.Minute + 29*time.Second: "5h3m0s",
-		50 * time.Hour:             "2 days 2h",
-		1095 * 24 * time.Hour:      "1095 days",
-		(1095*24 + 13) * time.Hour: "1096 days",
-	} {
-		if got := humanDuration(d); got != want {
-			t.Errorf("humanDuration(%v) = %q, want %q", d, got, want)
-		}
-	}
-}

@@ -18,7 +18,7 @@ type benchConfig struct {
 	out       string
 	runs      int // repetitions of each rate, the median is reported
 	n         int // thingd's ingest and drain backlog
-	ref       int // mosquitto_pub and bridge runs (<= 50k, see design §7)
+	ref       int // mosquitto_pub and bridge runs (<= 50k, see DESIGN.md §7)
 	big       int // the large backlog for memory and flatness
 	small     int // the small backlog for flatness
 	costBatch int // messages per ingest-cost sample

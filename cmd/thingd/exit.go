@@ -10,7 +10,7 @@ import (
 	"thingd/daemon/config"
 )
 
-// Exit codes (design §3). exitUsage also covers configuration errors: the unit sets
+// Exit codes (DESIGN.md §3). exitUsage also covers configuration errors: the unit sets
 // RestartPreventExitStatus=2 because restarting cannot fix a bad file.
 const (
 	exitOK      = 0

@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
-	"time"
 
-	"thingd/daemon"
+	"thingd/daemon/status"
 )
 
 func statusCmd(_ context.Context, e *env, args []string) error {
@@ -37,45 +35,10 @@ func statusCmd(_ context.Context, e *env, args []string) error {
 		_, err := e.stdout.Write(out.Bytes())
 		return err
 	}
-	var st daemon.Status
+	var st status.Status
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return fmt.Errorf("status: unexpected answer from thingd: %w", err)
 	}
-	printStatus(e.stdout, st)
-	return nil
-}
-
-func printStatus(w io.Writer, st daemon.Status) {
-	conn := "disconnected"
-	if st.Connection.Connected {
-		conn = "connected since " + st.Connection.Since.Local().Format(time.RFC3339)
-	}
-	fmt.Fprintf(w, "thingd %s, up %s, thing %s\n", st.Version, st.Uptime, st.Thing)
-	fmt.Fprintf(w, "connection  %s: %s, %d reconnects, %d in flight\n", st.Endpoint, conn, st.Connection.Reconnects, st.Connection.InFlight)
-	if st.Connection.LastError != "" {
-		fmt.Fprintf(w, "            last error: %s\n", st.Connection.LastError)
-	}
-	clk := "unsynced"
-	if st.Clock.Synced {
-		clk = fmt.Sprintf("synced via %s, offset %s, last sync %s", st.Clock.Source, st.Clock.Offset, st.Clock.LastSync.Format(time.RFC3339))
-	}
-	fmt.Fprintf(w, "clock       %s (now %s, floor %s)\n", clk, st.Clock.Now.Format(time.RFC3339), st.Clock.Floor.Format(time.RFC3339))
-	if st.Clock.LastError != "" {
-		fmt.Fprintf(w, "            last error: %s\n", st.Clock.LastError)
-	}
-	fmt.Fprintf(w, "queue       %d messages, %d bytes", st.Queue.Depth, st.Queue.Bytes)
-	if st.Queue.OldestAge != "" {
-		fmt.Fprintf(w, ", oldest %s old", st.Queue.OldestAge)
-	}
-	fmt.Fprintln(w)
-	c := st.Counters
-	fmt.Fprintf(w, "counters    accepted %d, published %d, dropped %d, refused %d, corrupt %d\n", c.Accepted, c.Published, c.Dropped, c.Refused, c.Corrupt)
-	subs := strings.Join(st.Subscriptions, ", ")
-	if subs == "" {
-		subs = "(none)"
-	}
-	fmt.Fprintf(w, "subscribed  %s\n", subs)
-	if st.ReloadError != "" {
-		fmt.Fprintf(w, "reload      FAILED, running the previous config: %s\n", st.ReloadError)
-	}
+	_, err = io.WriteString(e.stdout, st.Text())
+	return err
 }

@@ -12,7 +12,7 @@ const DefaultPath = "/etc/thingd/thingd.toml"
 // EnvPath overrides DefaultPath; --config overrides both.
 const EnvPath = "THINGD_CONFIG"
 
-// Config is the whole file. Field names map 1:1 to the keys in design §4.
+// Config is the whole file. Field names map 1:1 to the keys in DESIGN.md §4.
 type Config struct {
 	Version   int         `toml:"version"`
 	MQTT      MQTT        `toml:"mqtt"`

@@ -25,7 +25,7 @@ topic = "cmd/{thing}/#"
 exec  = ["/usr/local/bin/on-command"]
 `
 
-// TestDefaults: a minimal file gets every documented default (design §4).
+// TestDefaults: a minimal file gets every documented default (DESIGN.md §4).
 func TestDefaults(t *testing.T) {
 	cfg, err := Parse("/etc/thingd/thingd.toml", []byte(good))
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestPublishTopic checks every door refusal of design §5 and that ordinary topics pass.
+// TestPublishTopic checks every door refusal of DESIGN.md §5 and that ordinary topics pass.
 func TestPublishTopic(t *testing.T) {
 	tests := []struct {
 		topic string

@@ -10,6 +10,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"thingd/internal/human"
 )
 
 // Limits of a request, generous enough for any valid message and small enough that a
@@ -129,15 +131,12 @@ type Response struct {
 	Text string // the reason for ERR; the JSON document for STATUS
 }
 
-// oneLine keeps a reason on its response line.
-var oneLine = strings.NewReplacer("\n", " ", "\r", " ")
-
 func writeResponse(w *bufio.Writer, resp Response) error {
 	if resp.OK && resp.Text == "" {
 		_, err := w.WriteString("OK\n") // the hot path of a publish stream
 		return err
 	}
-	text := oneLine.Replace(resp.Text)
+	text := human.OneLine(resp.Text) // a reason stays on its response line
 	switch {
 	case !resp.OK:
 		_, err := fmt.Fprintf(w, "ERR %s\n", text)

@@ -48,7 +48,7 @@ func (s *Session) connectFailed(err error) {
 	s.emit(Event{Kind: EventConnectFailed, At: now, Err: err})
 }
 
-// failureLog rate-limits a reconnect loop's identical failures (design §5: spare the SD
+// failureLog rate-limits a reconnect loop's identical failures (DESIGN.md §5: spare the SD
 // card): the first one and every change are warnings, repeats are debug lines with a warning
 // summary every repeatEvery.
 type failureLog struct {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"thingd/clock"
+	"thingd/internal/human"
 	thingtls "thingd/tls"
 )
 
@@ -67,7 +68,7 @@ func (r *runner) clockStep() Result {
 		return warn("clock", detail, stepFix, data)
 	}
 	if left := r.cert.NotAfter.Sub(ntpTime); left < expirySoon {
-		return warn("clock", fmt.Sprintf("%s; the device certificate expires in %s (%s)", seen, human(left), stamp(r.cert.NotAfter)),
+		return warn("clock", fmt.Sprintf("%s; the device certificate expires in %s (%s)", seen, human.Duration(left), stamp(r.cert.NotAfter)),
 			"create a new certificate in the AWS IoT console and put it at "+r.cert.Path, data)
 	}
 	return pass("clock", fmt.Sprintf("%s; the device certificate is valid until %s", seen, stamp(r.cert.NotAfter)), data)
@@ -77,11 +78,11 @@ func (r *runner) clockStep() Result {
 func describeOffset(offset time.Duration) string {
 	switch {
 	case offset > maxOffset:
-		return "the system clock is " + human(offset) + " behind"
+		return "the system clock is " + human.Duration(offset) + " behind"
 	case offset < -maxOffset:
-		return "the system clock is " + human(offset) + " ahead"
+		return "the system clock is " + human.Duration(offset) + " ahead"
 	}
-	return "system clock off by " + signed(-offset)
+	return "system clock off by " + human.Signed(-offset)
 }
 
 func addSkew(data map[string]any, err error) {

@@ -13,6 +13,7 @@ import (
 
 	"thingd/clock"
 	"thingd/daemon/config"
+	"thingd/internal/human"
 )
 
 // ntpSteps asks every server in clock.servers at once and reports each on its own line.
@@ -66,7 +67,7 @@ func (r *runner) ntpSteps(ctx context.Context) []Result {
 		offsets = append(offsets, resp.ClockOffset)
 		data["offset_ms"], data["rtt_ms"], data["stratum"] = ms(resp.ClockOffset), ms(resp.RTT), resp.Stratum
 		out[i] = pass("ntp", fmt.Sprintf("%s: offset %s, round trip %s, stratum %d",
-			servers[i], signed(resp.ClockOffset), human(resp.RTT), resp.Stratum), data)
+			servers[i], human.Signed(resp.ClockOffset), human.Duration(resp.RTT), resp.Stratum), data)
 	}
 	if len(offsets) > 0 {
 		r.ntpOK, r.offset = true, median(offsets)

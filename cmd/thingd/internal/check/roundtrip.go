@@ -11,6 +11,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"thingd/daemon/config"
+	"thingd/internal/human"
 )
 
 // roundTripStep subscribes to a fresh test topic, publishes one QoS1 message to it and
@@ -63,7 +64,7 @@ func (r *runner) roundTripStep(ctx context.Context) Result {
 			}
 			took := time.Since(start)
 			data["roundtrip_ms"] = ms(took)
-			return pass("roundtrip", fmt.Sprintf("subscribed, published and received one QoS1 message on %s in %s", topic, human(took)), data)
+			return pass("roundtrip", fmt.Sprintf("subscribed, published and received one QoS1 message on %s in %s", topic, human.Duration(took)), data)
 		case <-ctx.Done():
 			return fail("roundtrip", fmt.Sprintf("published to %s (PUBACK received) but the message did not come back within %s", topic, r.o.RoundTrip),
 				policy, data)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"thingd/daemon/session"
+	"thingd/internal/human"
 )
 
 func (r *runner) tcpStep(ctx context.Context) Result {
@@ -33,7 +34,7 @@ func (r *runner) tcpStep(ctx context.Context) Result {
 		via = "through proxy " + redact(r.cfg.MQTT.Proxy)
 		data["proxy"] = redact(r.cfg.MQTT.Proxy)
 	}
-	return pass("tcp", fmt.Sprintf("connected to %s %s in %s", r.addr, via, human(took)), data)
+	return pass("tcp", fmt.Sprintf("connected to %s %s in %s", r.addr, via, human.Duration(took)), data)
 }
 
 func (r *runner) tcpFix(err error) string {

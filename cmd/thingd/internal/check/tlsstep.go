@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	thingtls "thingd/tls"
+
+	"thingd/internal/human"
 )
 
 // tlsStep runs the handshake with the system time and, when NTP answered, with NTP time,
@@ -64,7 +66,7 @@ func (r *runner) tlsStep(ctx context.Context) Result {
 			way, edge, when = "ahead", "after", "end "+stamp(ce.NotAfter)
 		}
 		detail += fmt.Sprintf("; with the system time it fails: the system clock (%s) is %s %s, %s the %s's %s (%s)",
-			stamp(ce.Now), human(r.offset), way, edge, which, when, otherTools(ce.Kind))
+			stamp(ce.Now), human.Duration(r.offset), way, edge, which, when, otherTools(ce.Kind))
 		return pass("tls", detail, data)
 	}
 	data["system_time_error"] = sysErr.Error()

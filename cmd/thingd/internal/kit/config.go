@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"text/template"
-	"unicode"
 
 	"thingd/daemon/config"
+	"thingd/internal/human"
 )
 
 // TelemetryTopic is where the config written from a kit sends the built-in metrics.
@@ -42,8 +42,8 @@ func (k *Kit) Setup(source, certFile, keyFile string) Setup {
 	}
 	var b bytes.Buffer
 	err := configTemplate.Execute(&b, map[string]any{
-		"Source": oneLine(source), "Notes": notes, "Kit": k, "ClientID": s.ClientID,
-		"CertFile": certFile, "KeyFile": keyFile, "Telemetry": TelemetryTopic, "KitTopic": oneLine(k.Topic),
+		"Source": human.OneLine(source), "Notes": notes, "Kit": k, "ClientID": s.ClientID,
+		"CertFile": certFile, "KeyFile": keyFile, "Telemetry": TelemetryTopic, "KitTopic": human.OneLine(k.Topic),
 	})
 	if err != nil {
 		panic(err) // the template is fixed and its data are strings: a bug, not input
@@ -91,21 +91,11 @@ func quote(s string) string {
 	return b.String()
 }
 
-// oneLine keeps text from outside safe inside a comment.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
 // comment wraps text into "# " lines of about 80 columns.
 func comment(text string) string {
 	var lines []string
 	line := "#"
-	for _, w := range strings.Fields(oneLine(text)) {
+	for _, w := range strings.Fields(human.OneLine(text)) {
 		if len(line)+1+len(w) > 80 && line != "#" {
 			lines = append(lines, line)
 			line = "#  "
