@@ -82,6 +82,12 @@ func (q *Queue) persistAck() {
 	for len(q.segs) > 1 && q.segs[0].last <= head {
 		done = append(done, q.removeFirstLocked())
 	}
+	if a := q.segs[len(q.segs)-1]; len(q.segs) == 1 && a.last >= a.first && a.last <= head {
+		select {
+		case q.rollKick <- struct{}{}: // the writer rolls, then kicks us to delete it
+		default:
+		}
+	}
 	q.mu.Unlock()
 	// The head goes to the ack file before the segments go: after a crash in between,
 	// the segments are simply found fully acknowledged again.
@@ -93,6 +99,17 @@ func (q *Queue) persistAck() {
 		}
 	}
 	q.removeFiles(done)
+	if len(done) > 0 && q.readMu.TryLock() {
+		// No Next is running (a running one closes it itself): the reader's open file of
+		// a deleted segment would keep the space in use.
+		q.mu.Lock()
+		gone := q.cur.fseg != nil && q.cur.fseg.removed
+		q.mu.Unlock()
+		if gone {
+			q.cur.close()
+		}
+		q.readMu.Unlock()
+	}
 }
 
 // removeFirstLocked takes the oldest segment off the list; the caller deletes its file

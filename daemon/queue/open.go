@@ -36,6 +36,7 @@ func Open(dir string, o Options) (*Queue, error) {
 		log:         o.Logger.With(zap.String("component", "queue"), zap.String("dir", dir)),
 		reqs:        make(chan *appendReq, 256),
 		ackKick:     make(chan struct{}, 1),
+		rollKick:    make(chan struct{}, 1),
 		quit:        make(chan struct{}),
 		writerDone:  make(chan struct{}),
 		persistDone: make(chan struct{}),

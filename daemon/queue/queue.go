@@ -62,6 +62,7 @@ type Queue struct {
 
 	reqs        chan *appendReq
 	ackKick     chan struct{}
+	rollKick    chan struct{}
 	quit        chan struct{}
 	writerDone  chan struct{}
 	persistDone chan struct{}

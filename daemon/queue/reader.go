@@ -92,6 +92,9 @@ func (q *Queue) Next(ctx context.Context) (Record, error) {
 			q.mu.Unlock()
 			continue
 		}
+		if c.fseg != c.seg {
+			c.close() // an open deleted segment would keep its disk space
+		}
 		select {
 		case <-wait:
 		case <-ctx.Done():

@@ -117,6 +117,9 @@ func (q *Queue) writeLoop() {
 		select {
 		case r := <-q.reqs:
 			batch = q.linger(q.gather(append(batch[:0], r), false))
+		case <-q.rollKick:
+			q.rollIfDone()
+			continue
 		case <-q.quit:
 			// Commit what producers handed over before Close; later ones get ErrClosed.
 			if batch = q.gather(batch[:0], true); len(batch) > 0 {
@@ -240,6 +243,27 @@ func (q *Queue) flush(active *segment, buf []byte, count int) error {
 	q.broadcastLocked()
 	q.mu.Unlock()
 	return nil
+}
+
+// rollIfDone starts a new segment when every record of the active one is acknowledged, so
+// that the persister can delete it: otherwise a delivered active segment keeps its space
+// until it reaches the segment size, and on a small disk that is full for good.
+func (q *Queue) rollIfDone() {
+	if q.w.broken != nil {
+		return
+	}
+	q.mu.Lock()
+	a := q.w.active
+	done := a.last >= a.first && a.last <= q.head
+	q.mu.Unlock()
+	if !done {
+		return
+	}
+	if _, err := q.roll(a); err != nil {
+		q.log.Warn("queue: could not start a new segment to free a delivered one", zap.String("file", a.path), zap.Error(err))
+		return
+	}
+	q.kickPersister()
 }
 
 // roll seals the full active segment and starts the next one.
