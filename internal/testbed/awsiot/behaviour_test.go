@@ -233,3 +233,30 @@ func TestPublishRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// echo is a Service answering on .../accepted, the shape the shadow and jobs services will have.
+type echo struct{}
+
+func (echo) Handles(topic string) bool { return topic == "$aws/things/dev1/shadow/get" }
+func (echo) Handle(_, topic string, payload []byte) ([]awsiot.Message, bool) {
+	return []awsiot.Message{{Topic: topic + "/accepted", Payload: payload}}, false
+}
+
+func TestServiceAnswers(t *testing.T) {
+	w := start(t, awsiot.Options{Services: []awsiot.Service{echo{}}})
+	rec, err := w.b.Subscribe("$aws/things/dev1/shadow/#")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := w.mustDial(t, "dev1")
+	if tok := c.Publish("$aws/things/dev1/shadow/get", 1, false, "{}"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	msgs, err := rec.Wait(1, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs[0].Topic != "$aws/things/dev1/shadow/get/accepted" || len(rec.Messages()) != 1 {
+		t.Fatalf("got %+v", rec.Messages())
+	}
+}
