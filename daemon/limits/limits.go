@@ -43,13 +43,25 @@ func CheckQoS(q int) error {
 	return nil
 }
 
-// CheckPublishTopic refuses a topic AWS IoT would reject for a PUBLISH from thing.
+// CheckPublishTopic refuses a topic AWS IoT would reject for a PUBLISH from thing. The Basic
+// Ingest prefix $aws/rules/<rule>/ does not count towards the 256-byte and 7-slash limits (AWS
+// IoT Core quotas, "Topic size" and "Maximum number of slashes in topic").
 func CheckPublishTopic(topic, thing string) error {
-	if err := checkShape(topic); err != nil {
+	if err := checkString(topic); err != nil {
 		return err
 	}
 	if strings.ContainsAny(topic, "+#") {
 		return refuse("topic %q contains a wildcard (+ or #); wildcards are for subscriptions, not publishes", topic)
+	}
+	rest, prefix, err := basicIngest(topic)
+	if err != nil {
+		return err
+	}
+	if err := checkSize(topic, rest, prefix); err != nil {
+		return err
+	}
+	if prefix != "" {
+		return nil
 	}
 	return checkReserved(topic, thing)
 }
@@ -71,10 +83,20 @@ func CheckFilter(filter, thing string) error {
 	if strings.HasPrefix(filter, "$") && !strings.HasPrefix(filter, "$aws/") {
 		return refuse("filter %q: topics starting with $ are reserved; only $aws/... can be subscribed", filter)
 	}
+	if strings.HasPrefix(filter, rulesPrefix) {
+		return refuse("filter %q: Basic Ingest topics ($aws/rules/...) go to rules only and cannot be subscribed to", filter)
+	}
 	return nil
 }
 
 func checkShape(topic string) error {
+	if err := checkString(topic); err != nil {
+		return err
+	}
+	return checkSize(topic, topic, "")
+}
+
+func checkString(topic string) error {
 	switch {
 	case topic == "":
 		return refuse("topic is empty")
@@ -82,25 +104,23 @@ func checkShape(topic string) error {
 		return refuse("topic %q is not valid UTF-8", topic)
 	case strings.ContainsRune(topic, 0):
 		return refuse("topic contains a NUL character")
-	case len(topic) > MaxTopicBytes:
-		return refuse("topic is %d bytes; AWS IoT accepts at most %d", len(topic), MaxTopicBytes)
-	case strings.Count(topic, "/") > MaxTopicSlashes:
-		return refuse("topic %q has %d slashes; AWS IoT accepts at most %d", topic, strings.Count(topic, "/"), MaxTopicSlashes)
 	}
 	return nil
 }
 
-// checkReserved allows the thing's own shadow topics and nothing else under "$":
-// AWS IoT disconnects a client that publishes to other reserved topics.
-func checkReserved(topic, thing string) error {
-	if !strings.HasPrefix(topic, "$") {
-		return nil
+// checkSize applies the size limits to counted, the part of topic after an uncounted prefix.
+func checkSize(topic, counted, prefix string) error {
+	after := ""
+	if prefix != "" {
+		after = " after the Basic Ingest prefix " + prefix
 	}
-	own := "$aws/things/" + thing + "/shadow/"
-	if thing != "" && strings.HasPrefix(topic, own) && len(topic) > len(own) {
-		return nil
+	if n := len(counted); n > MaxTopicBytes {
+		return refuse("topic is %d bytes%s; AWS IoT accepts at most %d", n, after, MaxTopicBytes)
 	}
-	return refuse("topic %q is reserved; the only $ topics thingd publishes to are %s...", topic, own)
+	if n := strings.Count(counted, "/"); n > MaxTopicSlashes {
+		return refuse("topic %q has %d slashes%s; AWS IoT accepts at most %d", topic, n, after, MaxTopicSlashes)
+	}
+	return nil
 }
 
 // CheckClientID refuses client IDs AWS IoT would reject.

@@ -23,7 +23,7 @@ func TestPublishTopic(t *testing.T) {
 		{"dt/+/x", false, "wildcard"},
 		{"dt/#", false, "wildcard"},
 		{"$SYS/broker", false, "reserved"},
-		{"$aws/things/other/shadow/update", false, "reserved"},
+		{"$aws/things/other/shadow/update", false, "reserved for thing \"other\""},
 		{"$aws/things/pi/shadow/", false, "reserved"},
 		{"$aws/events/presence", false, "reserved"},
 		{"bad\xff", false, "UTF-8"},

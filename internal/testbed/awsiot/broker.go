@@ -28,6 +28,8 @@ type Options struct {
 	PubackDelay time.Duration
 	// Addr is the listen address; empty means 127.0.0.1:0.
 	Addr string
+	// Services are extra AWS services on reserved topics, asked after Basic Ingest.
+	Services []Service
 	// NoLimits switches off the rate, in-flight and connect-rate quotas (policy, takeover,
 	// keepalive, QoS 2 and Basic Ingest still apply).
 	NoLimits bool
@@ -84,7 +86,7 @@ func Start(o Options) (*Broker, error) {
 	}
 	b.stats.Disconnects = map[string]int{}
 	b.ingest = newBasicIngest()
-	b.services = []Service{b.ingest}
+	b.services = append([]Service{b.ingest}, o.Services...)
 
 	b.srv = mqtt.New(&mqtt.Options{
 		InlineClient: true,

@@ -38,6 +38,10 @@
 //     to subscribers in every case, as AWS processed it).
 //
 // Later AWS services on reserved topics (Device Shadow, Jobs, fleet provisioning) plug in as a
-// Service: it sees publishes on its topics and answers on accepted/rejected topics. Only Basic
-// Ingest exists today.
+// Service (Options.Services): it sees publishes on its topics and answers on accepted/rejected
+// topics. Only Basic Ingest exists today.
+//
+// Known simplifications: one policy for every client (with ${iot:ClientId}); policy entries are
+// MQTT filters, not AWS's * and ? wildcards; a message whose PUBACK is dropped or delayed is
+// delivered through the in-process client, so subscribers see no publisher ClientID for it.
 package awsiot

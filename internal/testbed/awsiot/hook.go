@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
+	"os"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -75,6 +77,10 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 		reason = "takeover"
 	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, packets.CodeDisconnect):
 		reason = "client disconnect"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		reason = "keepalive timeout" // nothing heard for 1.5 keepalives
+	case errors.Is(err, net.ErrClosed):
+		reason = "connection closed"
 	default:
 		reason = err.Error()
 	}
