@@ -129,7 +129,14 @@ func pubHello(ctx context.Context, bin, socket string, out *printer) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	args := []string{"pub", "--socket", socket, "--topic", "dt/{thing}/hello", "--message", "hello from a local producer"}
+	thingdPub(ctx, bin, socket, "dt/{thing}/hello", "hello from a local producer", out)
+	// Basic Ingest: the same message straight to a rule, cheaper than a topic on AWS.
+	thingdPub(ctx, bin, socket, "$aws/rules/"+ingestRule+"/dt/{thing}/hello", "hello to a rule", out)
+}
+
+// thingdPub runs one `thingd pub` and prints what it said.
+func thingdPub(ctx context.Context, bin, socket, topic, message string, out *printer) {
+	args := []string{"pub", "--socket", socket, "--topic", topic, "--message", message}
 	out.printf(srcProducer, "$ thingd %s", strings.Join(quoteArgs(args), " "))
 	var res []byte
 	var err error
