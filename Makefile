@@ -84,7 +84,7 @@ e2e:
 # 100 k messages through SIGKILLs, broker restarts and network cuts (~2 min); a short
 # version runs in make test (TestChaosShort).
 chaos: build
-	$(GO) run ./cmd/thingd-bench chaos --out docs/BENCHMARKS.md
+	$(GO) run ./cmd/thingd-bench chaos $(CHAOS_FLAGS) --out docs/BENCHMARKS.md
 
 clean:
 	rm -rf bin dist
