@@ -105,7 +105,7 @@ queuebench:
 	cd $(TOOLS) && $(GO) test -run XXX -bench . ./queuebench/
 
 chaos: build
-	$(GO) run ./cmd/thingd-bench chaos --out docs/BENCHMARKS.md
+	$(GO) run ./cmd/thingd-bench chaos $(CHAOS_FLAGS) --out docs/BENCHMARKS.md
 
 clean:
 	rm -rf bin dist

@@ -25,11 +25,16 @@ type chaosConfig struct {
 	seed      uint64
 	settle    time.Duration // how long deliveries may stall at the end before the run fails
 	latency   time.Duration // round trip added between thingd and the broker
+	// aws runs against the AWS-like broker instead of mosquitto: its faults are denied
+	// publishes (the IoT policy) and dropped PUBACKs instead of broker restarts.
+	aws       bool
+	denies    int    // messages outside the policy, with aws
+	dropEvery uint64 // drop the PUBACK of every n-th publish, with aws; 0: none
 }
 
 func defaultChaos() chaosConfig {
 	return chaosConfig{thingd: "bin/thingd", messages: 100_000, producers: 4, chunk: 500, duration: 2 * time.Minute,
-		kills: 5, restarts: 2, cuts: 2, settle: 2 * time.Minute, latency: 40 * time.Millisecond}
+		kills: 5, restarts: 2, cuts: 2, denies: 1, dropEvery: 50, settle: 2 * time.Minute, latency: 40 * time.Millisecond}
 }
 
 func chaosCmd(ctx context.Context, args []string, out io.Writer) error {
@@ -48,6 +53,9 @@ func chaosCmd(ctx context.Context, args []string, out io.Writer) error {
 	fs.Uint64Var(&c.seed, "seed", 0, "random seed (0: from the time); printed to repeat a run")
 	fs.DurationVar(&c.settle, "settle", c.settle, "fail when nothing arrives for this long at the end")
 	fs.DurationVar(&c.latency, "latency", c.latency, "round trip added between thingd and the broker, so faults find messages in flight")
+	fs.BoolVar(&c.aws, "aws", c.aws, "use the AWS-like broker: an IoT policy, denied publishes and dropped PUBACKs instead of broker restarts")
+	fs.IntVar(&c.denies, "denies", c.denies, "with --aws: messages outside the IoT policy")
+	fs.Uint64Var(&c.dropEvery, "drop-pubacks", c.dropEvery, "with --aws: drop the PUBACK of every n-th publish (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -76,6 +84,7 @@ type chaos struct {
 	c      chaosConfig
 	l      *lab
 	broker *broker
+	aws    *awsWorld
 	gate   *gate
 	setup  *thingdSetup
 	ledger *ledger
@@ -99,23 +108,43 @@ func runChaos(ctx context.Context, c chaosConfig, out io.Writer) (*chaosResult, 
 		return nil, err
 	}
 	defer l.close()
+	if c.aws {
+		c.restarts = 0 // the AWS-like broker runs in this process; its faults replace restarts
+	} else {
+		c.denies = 0
+	}
 	l.logf("chaos: %d messages from %d producers in chunks of %d over %v; %d kills, %d broker restarts, %d cuts; seed %d",
 		c.messages, c.producers, c.chunk, c.duration, c.kills, c.restarts, c.cuts, c.seed)
 	ch := &chaos{ctx: ctx, c: c, l: l, rng: rand.New(rand.NewPCG(c.seed, c.seed^0x9e3779b97f4a7c15))}
 	ch.ledger = newLedger(c.producers, c.messages)
 	ch.rec = newRecord(ch.ledger)
 
-	// The subscriber's session and the broker's queue for it survive broker restarts
-	// (persistence, SIGTERM saves it); mosquitto's default window of 20 towards it.
-	if ch.broker, err = l.startBroker(brokerOptions{name: "main", persistence: true, subInflight: 20}); err != nil {
-		return nil, err
+	target := ""
+	if c.aws {
+		if ch.aws, err = ch.startAWS(c.dropEvery, ch.rec.add); err != nil {
+			return nil, err
+		}
+		defer func() {
+			l.logf("%s", ch.aws.awsSummary())
+			ch.aws.close()
+		}()
+		target = ch.aws.b.Addr()
+		l.logf("AWS-like broker on %s: policy allows publishing to chaos/# only; every %d-th PUBACK dropped; %d denied messages",
+			target, c.dropEvery, c.denies)
+	} else {
+		// The subscriber's session and the broker's queue for it survive broker restarts
+		// (persistence, SIGTERM saves it); mosquitto's default window of 20 towards it.
+		if ch.broker, err = l.startBroker(brokerOptions{name: "main", persistence: true, subInflight: 20}); err != nil {
+			return nil, err
+		}
+		sub, err := l.subscribe(subOptions{addr: ch.broker.addr, clientID: "chaos-sub", persistent: true, topic: "chaos/#", handle: ch.rec.add})
+		if err != nil {
+			return nil, err
+		}
+		defer sub.close()
+		target = ch.broker.addr
 	}
-	sub, err := l.subscribe(subOptions{addr: ch.broker.addr, clientID: "chaos-sub", persistent: true, topic: "chaos/#", handle: ch.rec.add})
-	if err != nil {
-		return nil, err
-	}
-	defer sub.close()
-	if ch.gate, err = newGate(ch.broker.addr); err != nil {
+	if ch.gate, err = newGate(target); err != nil {
 		return nil, err
 	}
 	ch.gate.delay = c.latency / 2

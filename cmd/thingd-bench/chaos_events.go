@@ -34,6 +34,9 @@ func (ch *chaos) schedule() []event {
 	for i := 0; i < ch.c.cuts; i++ {
 		kinds = append(kinds, eventCut)
 	}
+	for i := 0; i < ch.c.denies; i++ {
+		kinds = append(kinds, eventDeny)
+	}
 	ch.rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
 	out := make([]event, len(kinds))
 	if len(kinds) == 0 {
@@ -66,6 +69,8 @@ func (ch *chaos) runEvents(ctx context.Context, start time.Time) error {
 			ch.gate.cut()
 			time.Sleep(e.down)
 			err = ch.gate.open()
+		case eventDeny:
+			err = ch.deny(ctx)
 		}
 		e.end = time.Now()
 		ch.mu.Lock()

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/beevik/ntp"
+	"thingd/internal/testbed"
 )
 
 // chrony is chronyd serving NTP on loopback from the local clock, so thingd's clock syncs
@@ -26,10 +26,7 @@ func startChrony(l *lab) (*chrony, error) {
 	}
 	dir := l.subdir("chrony")
 	conf := filepath.Join(dir, "chrony.conf")
-	text := fmt.Sprintf("port %d\nbindaddress 127.0.0.1\nlocal stratum 8\nallow 127.0.0.1\n"+
-		"cmdport 0\nbindcmdaddress /\npidfile %s\ndriftfile %s\n",
-		port, filepath.Join(dir, "chronyd.pid"), filepath.Join(dir, "chrony.drift"))
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(testbed.ChronyConf(port, dir)), 0o644); err != nil {
 		return nil, err
 	}
 	p, err := l.ps.start("chronyd", filepath.Join(dir, "chronyd.log"), nil, l.tools["chronyd"], "-x", "-d", "-u", "root", "-f", conf)
@@ -42,10 +39,7 @@ func startChrony(l *lab) (*chrony, error) {
 		if p.exited() {
 			return nil, fmt.Errorf("chronyd -f %s exited during start-up: %v", conf, p.err)
 		}
-		resp, err := ntp.QueryWithOptions(c.addr, ntp.QueryOptions{Timeout: 500 * time.Millisecond})
-		if err == nil {
-			err = resp.Validate()
-		}
+		err := testbed.NTPAnswers(c.addr)
 		if err == nil {
 			return c, nil
 		}

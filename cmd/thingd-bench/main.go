@@ -15,6 +15,7 @@ import (
 const usage = `usage:
   thingd-bench bench [--thingd bin/thingd] [--out docs/BENCHMARKS.md] [--runs 3] [--big 1000000]
   thingd-bench chaos [--thingd bin/thingd] [--out docs/BENCHMARKS.md] [--messages 100000] [--kills 5] ...
+                     [--aws [--denies 1] [--drop-pubacks 50]]   (make chaos CHAOS_FLAGS=--aws)
   thingd-bench daemon --config FILE [--cpuprofile F] [--memprofile F]   (thingd run in-process, for pprof)
 `
 

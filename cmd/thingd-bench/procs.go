@@ -10,11 +10,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
-)
 
-// noClockCaps are setpriv(1)'s flags that take CAP_SYS_TIME out of the bounding and
-// inheritable sets: nothing the benchmarks start can ever set this machine's clock.
-var noClockCaps = []string{"--bounding-set", "-sys_time", "--inh-caps", "-sys_time", "--"}
+	"thingd/internal/testbed"
+)
 
 // proc is one process the lab started. setpriv execs the program, so the PID is the
 // program's own and /proc/<pid> describes it.
@@ -47,7 +45,8 @@ func (ps *procs) command(env []string, argv ...string) *exec.Cmd {
 
 // commandContext is command for a short-lived tool that ctx kills (by its PID).
 func (ps *procs) commandContext(ctx context.Context, env []string, argv ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, ps.setpriv, append(append([]string{}, noClockCaps...), argv...)...)
+	// Without CAP_SYS_TIME: nothing the benchmarks start can ever set this machine's clock.
+	cmd := exec.CommandContext(ctx, ps.setpriv, testbed.SetprivArgs(argv[0], argv[1:]...)...)
 	cmd.Env = append(os.Environ(), env...)
 	return cmd
 }
@@ -141,13 +140,8 @@ func (ps *procs) stopAll() {
 
 // lookTool finds a program in PATH or the sbin directories.
 func lookTool(name, pkg string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
+	if p, err := testbed.LookPath(name); err == nil {
 		return p, nil
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} {
-		if st, err := os.Stat(dir + "/" + name); err == nil && !st.IsDir() {
-			return dir + "/" + name, nil
-		}
 	}
 	return "", fmt.Errorf("%s is not installed; install it with: apt-get install -y %s", name, pkg)
 }

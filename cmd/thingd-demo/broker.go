@@ -1,121 +1,141 @@
 package main
 
 import (
-	"bytes"
-	"crypto/tls"
-	"fmt"
-	"io"
-	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/mochi-mqtt/server/v2/packets"
+	"thingd/internal/devpki"
+	"thingd/internal/testbed/awsiot"
 )
 
-// brokerEvents are what the demo shows of the broker's traffic; nil fields are skipped.
-type brokerEvents struct {
-	Connected    func(clientID, certCN string)
-	Subscribed   func(clientID string, filters []string)
-	Published    func(clientID, topic string, payload []byte)
-	Disconnected func(clientID string, err error)
+// ingestRule is the Basic Ingest rule the demo's producer sends to: $aws/rules/<rule>/...
+// reaches the rule without any subscriber seeing it, as on AWS IoT Core.
+const ingestRule = "demo_ingest"
+
+// demoPolicy is the IoT policy the demo's broker enforces, the shape AWS's console
+// suggests for one thing: its own client ID, its own topics, and Basic Ingest.
+func demoPolicy() *awsiot.Policy {
+	return &awsiot.Policy{
+		Connect:   []string{demoThing},
+		Publish:   []string{"dt/${iot:ClientId}/#", "$aws/rules/" + ingestRule + "/#"},
+		Subscribe: []string{"cmd/${iot:ClientId}/#"},
+		Receive:   []string{"cmd/${iot:ClientId}/#"},
+	}
 }
 
-// broker is an in-process MQTT 3.1.1/5 broker on a loopback port that, like AWS IoT Core,
-// accepts only clients presenting a certificate from the demo CA.
+// broker is the test-only AWS-IoT-like broker (internal/testbed/awsiot) with a narrator:
+// what it sees of thingd is printed as it happens.
 type broker struct {
-	srv  *mqtt.Server
-	addr string
+	*awsiot.Broker
+	stop chan struct{}
+	wg   sync.WaitGroup
 }
 
-// startBroker listens with tlsCfg (which must require client certificates) on addr, e.g.
-// "127.0.0.1:0" for a free port.
-func startBroker(addr string, tlsCfg *tls.Config, ev brokerEvents) (*broker, error) {
-	srv := mqtt.New(&mqtt.Options{
-		InlineClient: true, // the "cloud" publishes through it
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err := srv.AddHook(&watchHook{ev: ev}, nil); err != nil {
-		return nil, fmt.Errorf("broker: add hook: %w", err)
-	}
-	l := listeners.NewTCP(listeners.Config{ID: "mtls", Address: addr, TLSConfig: tlsCfg})
-	if err := srv.AddListener(l); err != nil {
-		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
-	}
-	if err := srv.Serve(); err != nil {
-		_ = srv.Close()
-		return nil, fmt.Errorf("broker: serve: %w", err)
-	}
-	return &broker{srv: srv, addr: l.Address()}, nil
-}
-
-// Addr is "127.0.0.1:port".
-func (b *broker) Addr() string { return b.addr }
-
-// Publish sends a QoS 1 message from the broker's own (cloud) side.
+// Publish sends a QoS 1 message from the cloud side.
 func (b *broker) Publish(topic string, payload []byte) error {
-	if err := b.srv.Publish(topic, payload, false, 1); err != nil {
-		return fmt.Errorf("broker: publish to %s: %w", topic, err)
+	return b.Broker.Publish(topic, payload, 1)
+}
+
+// Close stops the narrator, then the broker.
+func (b *broker) Close() error {
+	close(b.stop)
+	b.wg.Wait()
+	return b.Broker.Close()
+}
+
+// startNarratedBroker starts the broker with demoPolicy and prints what it sees of thingd.
+// subscribed is closed a moment after thingd has connected, when its subscriptions stand.
+func startNarratedBroker(pki *devpki.PKI, out *printer) (*broker, <-chan struct{}, error) {
+	srv, err := pki.ServerTLS()
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil
-}
-
-// Close disconnects every client and stops listening.
-func (b *broker) Close() error { return b.srv.Close() }
-
-// watchHook lets every client in (TLS has already checked its certificate) and reports
-// sessions, subscriptions and publishes.
-type watchHook struct {
-	mqtt.HookBase
-	ev brokerEvents
-}
-
-func (h *watchHook) ID() string { return "demo-watch" }
-
-func (h *watchHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{
-		mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSessionEstablished,
-		mqtt.OnSubscribed, mqtt.OnPublished, mqtt.OnDisconnect,
-	}, []byte{b})
-}
-
-func (h *watchHook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
-
-func (h *watchHook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
-
-func (h *watchHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
-	if h.ev.Connected == nil || cl.Net.Inline {
-		return
+	pol := demoPolicy()
+	ab, err := awsiot.Start(awsiot.Options{ServerTLS: srv, Policy: pol})
+	if err != nil {
+		return nil, nil, err
 	}
-	cn := ""
-	if tc, ok := cl.Net.Conn.(*tls.Conn); ok {
-		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
-			cn = certs[0].Subject.CommonName
+	b := &broker{Broker: ab, stop: make(chan struct{})}
+	all, err := ab.Subscribe("#")
+	if err != nil {
+		_ = ab.Close()
+		return nil, nil, err
+	}
+	out.printf(srcBroker, "IoT policy: connect %s; publish %s; subscribe %s; receive %s",
+		strings.Join(pol.Connect, ", "), strings.Join(pol.Publish, ", "), strings.Join(pol.Subscribe, ", "), strings.Join(pol.Receive, ", "))
+	subscribed := make(chan struct{})
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.narrate(all, ab.Rule(ingestRule), subscribed, out)
+	}()
+	return b, subscribed, nil
+}
+
+// narrate polls the broker's records: awsiot has no event callbacks, and a tenth of a
+// second is soon enough for a person reading along.
+func (b *broker) narrate(all, ingest *awsiot.Recorder, subscribed chan struct{}, out *printer) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var (
+		connected        bool
+		connectedAt      time.Time
+		seen, seenIngest int
+		denied           int
+		disconnects      = map[string]int{}
+		subscribedClosed bool
+	)
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-tick.C:
+		}
+		if now := b.Connected(demoThing); now != connected {
+			connected = now
+			if now {
+				connectedAt = time.Now()
+				ka, _ := b.Keepalive(demoThing)
+				out.printf(srcBroker, "%s connected, client certificate CN=%s, keepalive %ds", demoThing, demoThing, ka)
+			}
+		}
+		// thingd subscribes right after CONNACK; awsiot says nothing of SUBSCRIBE, so the
+		// cloud waits a moment after the connection.
+		if connected && !subscribedClosed && time.Since(connectedAt) > 500*time.Millisecond {
+			subscribedClosed = true
+			close(subscribed)
+		}
+		msgs := all.Messages()
+		for _, m := range msgs[seen:] {
+			if m.ClientID == "" || strings.HasPrefix(m.Topic, "cmd/") {
+				continue // the cloud's own commands, printed by the cloud
+			}
+			out.printf(srcBroker, "← %s %s %s", m.ClientID, m.Topic, shorten(m.Payload, 120))
+		}
+		seen = len(msgs)
+		rule := ingest.Messages()
+		for _, m := range rule[seenIngest:] {
+			out.printf(srcBroker, "rule %s ← %s %s %s (Basic Ingest: straight to the rule, no subscriber sees it)",
+				ingestRule, m.ClientID, m.Topic, shorten(m.Payload, 120))
+		}
+		seenIngest = len(rule)
+		st := b.Stats()
+		for _, topic := range st.DeniedPublishes[denied:] {
+			out.printf(srcBroker, "policy denied a publish to %s: connection closed, no PUBACK", topic)
+		}
+		denied = len(st.DeniedPublishes)
+		reasons := make([]string, 0, len(st.Disconnects))
+		for r := range st.Disconnects {
+			reasons = append(reasons, r)
+		}
+		sort.Strings(reasons)
+		for _, r := range reasons {
+			if n := st.Disconnects[r]; n > disconnects[r] {
+				out.printf(srcBroker, "%s disconnected: %s", demoThing, r)
+				disconnects[r] = n
+			}
 		}
 	}
-	h.ev.Connected(cl.ID, cn)
-}
-
-func (h *watchHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, _ []byte) {
-	if h.ev.Subscribed == nil || cl.Net.Inline {
-		return
-	}
-	var filters []string
-	for _, f := range pk.Filters {
-		filters = append(filters, f.Filter)
-	}
-	h.ev.Subscribed(cl.ID, filters)
-}
-
-func (h *watchHook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
-	if h.ev.Published == nil || cl.Net.Inline {
-		return
-	}
-	h.ev.Published(cl.ID, pk.TopicName, pk.Payload)
-}
-
-func (h *watchHook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
-	if h.ev.Disconnected == nil || cl.Net.Inline {
-		return
-	}
-	h.ev.Disconnected(cl.ID, err)
 }

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -71,7 +70,7 @@ func run(ctx context.Context, o options, out *printer) (err error) {
 		return err
 	}
 	defer b.Close()
-	out.printf(srcBroker, "MQTT over mutual TLS on %s (client certificate from the demo CA required)", b.Addr())
+	out.printf(srcBroker, "AWS-IoT-like broker, MQTT over mutual TLS on %s (client certificate from the demo CA required)", b.Addr())
 
 	_, portText, err := net.SplitHostPort(b.Addr())
 	if err != nil {
@@ -128,39 +127,4 @@ func run(ctx context.Context, o options, out *printer) (err error) {
 	}
 	out.printf(srcDemo, "thingd exited with status 0")
 	return nil
-}
-
-// startNarratedBroker starts the broker and prints what it sees from thingd. subscribed is
-// closed once thingd has subscribed to its command topics.
-func startNarratedBroker(pki *devpki.PKI, out *printer) (*broker, <-chan struct{}, error) {
-	tlsCfg, err := pki.ServerTLS()
-	if err != nil {
-		return nil, nil, err
-	}
-	subscribed := make(chan struct{})
-	var once sync.Once
-	b, err := startBroker("127.0.0.1:0", tlsCfg, brokerEvents{
-		Connected: func(id, cn string) {
-			out.printf(srcBroker, "%s connected, client certificate CN=%s", id, cn)
-		},
-		Subscribed: func(id string, filters []string) {
-			out.printf(srcBroker, "%s subscribed to %s", id, strings.Join(filters, ", "))
-			for _, f := range filters {
-				if f == "cmd/"+demoThing+"/#" {
-					once.Do(func() { close(subscribed) })
-				}
-			}
-		},
-		Published: func(id, topic string, payload []byte) {
-			out.printf(srcBroker, "← %s %s %s", id, topic, shorten(payload, 120))
-		},
-		Disconnected: func(id string, err error) {
-			if err == nil {
-				out.printf(srcBroker, "%s disconnected", id)
-				return
-			}
-			out.printf(srcBroker, "%s disconnected: %v", id, err)
-		},
-	})
-	return b, subscribed, err
 }

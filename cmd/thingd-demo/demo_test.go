@@ -35,8 +35,9 @@ func TestDemoShowsBothDirections(t *testing.T) {
 		t.Fatalf("demo: %v", err)
 	}
 	for _, want := range []string{
+		"broker  │ IoT policy: connect demo-pi; publish dt/${iot:ClientId}/#",
 		"broker  │ demo-pi connected, client certificate CN=demo-pi",
-		"broker  │ demo-pi subscribed to cmd/demo-pi/#",
+		"producer│ $ thingd pub --socket",
 		`broker  │ ← demo-pi dt/demo-pi/system {"ts":`,
 		"broker  │ ← demo-pi dt/demo-pi/hello hello from a local producer",
 		`cloud   │ → cmd/demo-pi/led {"led":"on","n":1}`,

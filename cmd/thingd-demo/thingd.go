@@ -10,11 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
-)
 
-// noClockCaps are setpriv(1)'s flags that take CAP_SYS_TIME out of the bounding and inheritable
-// sets: thingd and all it executes can never set this machine's clock, even as root.
-var noClockCaps = []string{"--bounding-set", "-sys_time", "--inh-caps", "-sys_time", "--"}
+	"thingd/internal/testbed"
+)
 
 // daemon is a running `thingd run`, its output streamed to the printer.
 type daemon struct {
@@ -28,7 +26,8 @@ type daemon struct {
 func startThingd(bin, cfg string, out *printer) (*daemon, error) {
 	argv := []string{bin, "run", "--config", cfg}
 	if setpriv, ok := clockDropper(); ok {
-		argv = append(append([]string{setpriv}, noClockCaps...), argv...)
+		// Without CAP_SYS_TIME: thingd and all it executes can never set this machine's clock.
+		argv = append([]string{setpriv}, testbed.SetprivArgs(argv[0], argv[1:]...)...)
 		out.printf(srcDemo, "thingd runs without CAP_SYS_TIME (setpriv) and with clock.step = \"never\"")
 	} else {
 		out.printf(srcDemo, "thingd runs with clock.step = \"never\" and as a user that may not set the clock")
@@ -68,7 +67,7 @@ func clockDropper() (string, bool) {
 	if os.Geteuid() != 0 {
 		return "", false
 	}
-	p, err := exec.LookPath("setpriv")
+	p, err := testbed.LookPath("setpriv")
 	return p, err == nil
 }
 
@@ -129,7 +128,14 @@ func pubHello(ctx context.Context, bin, socket string, out *printer) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	args := []string{"pub", "--socket", socket, "--topic", "dt/{thing}/hello", "--message", "hello from a local producer"}
+	thingdPub(ctx, bin, socket, "dt/{thing}/hello", "hello from a local producer", out)
+	// Basic Ingest: the same message straight to a rule, cheaper than a topic on AWS.
+	thingdPub(ctx, bin, socket, "$aws/rules/"+ingestRule+"/dt/{thing}/hello", "hello to a rule", out)
+}
+
+// thingdPub runs one `thingd pub` and prints what it said.
+func thingdPub(ctx context.Context, bin, socket, topic, message string, out *printer) {
+	args := []string{"pub", "--socket", socket, "--topic", topic, "--message", message}
 	out.printf(srcProducer, "$ thingd %s", strings.Join(quoteArgs(args), " "))
 	var res []byte
 	var err error

@@ -39,10 +39,7 @@ func StartChrony(t testing.TB, o ChronyOptions) *Chrony {
 	c.Addr = fmt.Sprintf("127.0.0.1:%d", c.Port)
 	c.LogFile = filepath.Join(c.Dir, "chronyd.log")
 	conf := filepath.Join(c.Dir, "chrony.conf")
-	text := fmt.Sprintf("port %d\nbindaddress 127.0.0.1\nlocal stratum 8\nallow 127.0.0.1\n"+
-		"cmdport 0\nbindcmdaddress /\npidfile %s\ndriftfile %s\n",
-		c.Port, filepath.Join(c.Dir, "chronyd.pid"), filepath.Join(c.Dir, "chrony.drift"))
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(ChronyConf(c.Port, c.Dir)), 0o644); err != nil {
 		t.Fatalf("write %s: %v", conf, err)
 	}
 	logOnFailure(t, "chronyd", c.LogFile)
@@ -65,8 +62,20 @@ func StartChrony(t testing.TB, o ChronyOptions) *Chrony {
 	}
 }
 
-func (c *Chrony) check() error {
-	resp, err := ntp.QueryWithOptions(c.Addr, ntp.QueryOptions{Timeout: 500 * time.Millisecond})
+func (c *Chrony) check() error { return NTPAnswers(c.Addr) }
+
+// ChronyConf is chrony.conf for a chronyd serving NTP from its local clock on
+// 127.0.0.1:port, with its pid and drift files in dir and both command sockets off (see
+// StartChrony). The bench starts its own chronyd with it, under its own process tracking.
+func ChronyConf(port int, dir string) string {
+	return fmt.Sprintf("port %d\nbindaddress 127.0.0.1\nlocal stratum 8\nallow 127.0.0.1\n"+
+		"cmdport 0\nbindcmdaddress /\npidfile %s\ndriftfile %s\n",
+		port, filepath.Join(dir, "chronyd.pid"), filepath.Join(dir, "chrony.drift"))
+}
+
+// NTPAnswers is nil once addr gives an NTP answer that passes ntp.Response.Validate.
+func NTPAnswers(addr string) error {
+	resp, err := ntp.QueryWithOptions(addr, ntp.QueryOptions{Timeout: 500 * time.Millisecond})
 	if err != nil {
 		return err
 	}

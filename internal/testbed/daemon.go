@@ -28,6 +28,11 @@ func DaemonCommand(t testing.TB, bin string, args ...string) *exec.Cmd {
 func clockSafeCommand(t testing.TB, bin string, args ...string) *exec.Cmd {
 	t.Helper()
 	setpriv := Require(t, "setpriv", "util-linux")
-	argv := append(append(append([]string{}, noClockCaps...), bin), args...)
-	return exec.Command(setpriv, argv...)
+	return exec.Command(setpriv, SetprivArgs(bin, args...)...)
+}
+
+// SetprivArgs are setpriv(1)'s arguments that run bin with args without CAP_SYS_TIME, for
+// callers (the bench) that start and track the process themselves.
+func SetprivArgs(bin string, args ...string) []string {
+	return append(append(append([]string{}, noClockCaps...), bin), args...)
 }

@@ -23,8 +23,10 @@ type importRule struct {
 var importRules = []importRule{
 	{from: []string{"thingd/daemon"}, to: []string{"thingd/cmd", "thingd/internal/testbed", "thingd/internal/devpki"},
 		why: "the daemon is below the commands and never carries test infrastructure"},
-	{from: []string{"thingd/clock", "thingd/tls", "thingd/systemd", "thingd/internal/atomicfile"}, to: []string{"thingd/daemon", "thingd/cmd"},
+	{from: []string{"thingd/clock", "thingd/tls", "thingd/systemd", "thingd/internal/atomicfile", "thingd/internal/human"}, to: []string{"thingd/daemon", "thingd/cmd"},
 		why: "clock, tls, systemd and the shared helpers sit below the daemon"},
+	{from: []string{"thingd/internal/atomicfile", "thingd/internal/human"}, to: []string{"thingd/clock", "thingd/tls", "thingd/systemd"},
+		why: "the shared helpers are the bottom layer"},
 	{from: []string{"thingd/cmd/thingd"}, to: []string{"thingd/internal/testbed", "thingd/internal/devpki", "github.com/mochi-mqtt"},
 		why: "the production binary links no test broker, launcher or test PKI"},
 	{from: []string{"thingd/daemon/config", "thingd/daemon/limits", "thingd/daemon/local", "thingd/daemon/queue", "thingd/daemon/session",
@@ -139,6 +141,7 @@ func TestImportRulesCatch(t *testing.T) {
 		{"thingd/daemon", "thingd/cmd/thingd/internal/check"},
 		{"thingd/daemon/uplink", "thingd/internal/testbed"},
 		{"thingd/clock", "thingd/daemon/config"},
+		{"thingd/internal/human", "thingd/tls"},
 		{"thingd/systemd", "thingd/daemon"},
 		{"thingd/daemon/session", "thingd/daemon/queue"},
 		{"thingd/daemon/uplink", "thingd/daemon/local"},
@@ -158,6 +161,7 @@ func TestImportRulesCatch(t *testing.T) {
 		{"thingd/cmd/thingd-bench", "thingd/internal/testbed"},
 		{"thingd/cmd/thingd/internal/check", "thingd/daemon/session"},
 		{"thingd/clock", "thingd/internal/atomicfile"},
+		{"thingd/tls", "thingd/internal/human"},
 	} {
 		if v := violations(map[string][]string{tc.pkg: {tc.dep}}); len(v) != 0 {
 			t.Errorf("%s linking %s is allowed, got %q", tc.pkg, tc.dep, v)

@@ -13,7 +13,7 @@ import (
 // missing install step, so it fails instead.
 func Require(t testing.TB, bin, aptPkg string) string {
 	t.Helper()
-	if p, err := lookPath(bin); err == nil {
+	if p, err := LookPath(bin); err == nil {
 		return p
 	}
 	msg := bin + " is not installed; install it with: apt-get install -y " + aptPkg
@@ -24,9 +24,9 @@ func Require(t testing.TB, bin, aptPkg string) string {
 	return ""
 }
 
-// lookPath also searches the sbin directories, which a non-login PATH often lacks although
-// mosquitto and chronyd live there.
-func lookPath(bin string) (string, error) {
+// LookPath is exec.LookPath that also searches the sbin directories, which a non-login PATH
+// often lacks although mosquitto and chronyd live there.
+func LookPath(bin string) (string, error) {
 	p, err := exec.LookPath(bin)
 	if err == nil {
 		return filepath.Abs(p)
