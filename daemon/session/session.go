@@ -55,7 +55,7 @@ type Session struct {
 	dialConn       net.Conn // connection of the attempt in progress, closed to abort it
 	dialErr        error    // why the attempt in progress could not open its connection
 
-	pubMu  sync.Mutex  // serializes Publish (see trackingStore.beginAttach); guards below
+	pubMu  sync.Mutex  // guards the two fields below, never held across paho's Publish
 	client mqtt.Client // the current connection's client; nil before the first
 	closed bool
 
@@ -296,7 +296,7 @@ func (s *Session) shutdown() {
 	}
 	s.hmu.Unlock()
 	s.bg.Wait()
-	s.store.failAll(ErrClosed)
+	s.store.close(ErrClosed)
 }
 
 func (s *Session) attemptCtx() context.Context {

@@ -22,7 +22,7 @@ func TestTrackingStoreTiesPubackToDelivery(t *testing.T) {
 	st.beginAttach(d)
 	st.Put("i.7", publishPacket(7, 1)) // an inbound publish arriving meanwhile
 	st.Put("o.1", publishPacket(1, 1))
-	if !st.endAttach() {
+	if !st.endAttach(d) {
 		t.Fatal("the outbound publish was not attached")
 	}
 	if st.inFlight() != 1 {
@@ -51,7 +51,7 @@ func TestTrackingStoreQoS0AndNoAttach(t *testing.T) {
 	d := newDelivery()
 	st.beginAttach(d)
 	st.Put("o.2", publishPacket(2, 0))
-	if st.endAttach() {
+	if st.endAttach(d) {
 		t.Error("a QoS0 publish was attached")
 	}
 	st.Put("o.3", publishPacket(3, 1)) // no Publish call in progress (not ours)
@@ -69,7 +69,7 @@ func TestTrackingStoreResetAndFailAll(t *testing.T) {
 		d := newDelivery()
 		st.beginAttach(d)
 		st.Put(outboundPrefix+itoa(int(id)), publishPacket(id, 1))
-		st.endAttach()
+		st.endAttach(d)
 		return d
 	}
 	a := attach(1)
