@@ -39,7 +39,8 @@ type Options struct {
 	// in order and never concurrently. It must not block; hand the event off.
 	OnEvent func(Event)
 	// InboxSize bounds inbound messages waiting for the worker; default 64. When it is full a
-	// QoS0 message is dropped (and counted) and a QoS1 message waits, unacknowledged.
+	// QoS0 message is dropped (counted in State.DroppedQoS0) and a QoS1 message is still
+	// queued: it stays unacknowledged, so the broker's in-flight window bounds those.
 	InboxSize int
 }
 

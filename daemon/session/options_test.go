@@ -65,7 +65,7 @@ func TestNewDefaults(t *testing.T) {
 		t.Errorf("defaults: port %d keepalive %v connect timeout %v clean %v", s.o.Port, s.o.Keepalive, s.o.ConnectTimeout, s.o.CleanSession)
 	}
 	r := mqtt.NewClient(s.pahoOptions(make(chan error, 1))).OptionsReader()
-	if r.AutoReconnect() || r.ConnectRetry() || r.ResumeSubs() || r.Order() || r.CleanSession() || r.ProtocolVersion() != 4 {
+	if r.AutoReconnect() || r.ConnectRetry() || r.ResumeSubs() || !r.Order() || r.CleanSession() || r.ProtocolVersion() != 4 {
 		t.Errorf("paho options: autoreconnect %v retry %v resumesubs %v order %v clean %v protocol %d",
 			r.AutoReconnect(), r.ConnectRetry(), r.ResumeSubs(), r.Order(), r.CleanSession(), r.ProtocolVersion())
 	}

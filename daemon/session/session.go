@@ -43,9 +43,9 @@ type Session struct {
 	attempts  atomic.Int64
 	dropped   atomic.Int64
 
-	inbox    chan mqtt.Message // inbound messages for the worker
-	stopping chan struct{}     // closed when Run winds down
-	bg       sync.WaitGroup    // worker and QoS0 watchers
+	inbox    *inboundQueue  // inbound messages for the worker, in arrival order
+	stopping chan struct{}  // closed when Run winds down
+	bg       sync.WaitGroup // worker and QoS0 watchers
 
 	mu             sync.Mutex // guards the fields below
 	runCtx         context.Context
@@ -58,6 +58,9 @@ type Session struct {
 	pubMu  sync.Mutex  // guards the two fields below, never held across paho's Publish
 	client mqtt.Client // the current connection's client; nil before the first
 	closed bool
+
+	dropLogMu sync.Mutex
+	dropLogAt time.Time // last "QoS0 dropped" log line
 
 	hmu      sync.Mutex // counts paho's calls into onMessage
 	hcond    *sync.Cond
@@ -80,7 +83,7 @@ func New(o Options, subs []Subscription) (*Session, error) {
 		flap:     newFlapDetector(o.Backoff.ResetAfter),
 		sleep:    sleepCtx,
 		now:      time.Now,
-		inbox:    make(chan mqtt.Message, o.InboxSize),
+		inbox:    newInboundQueue(),
 		stopping: make(chan struct{}),
 		runCtx:   context.Background(),
 	}
@@ -105,7 +108,7 @@ func (s *Session) pahoOptions(lost chan<- error) *mqtt.ClientOptions {
 		SetAutoReconnect(false). // Run is the reconnect loop
 		SetConnectRetry(false).
 		SetResumeSubs(false).     // subscriptions are re-made by us, after CONNACK says whether needed
-		SetOrderMatters(false).   // handlers must never hold up paho's reader
+		SetOrderMatters(true).    // arrival order; onMessage never blocks paho's router
 		SetAutoAckDisabled(true). // QoS1 is acknowledged after our handler accepted it
 		SetStore(s.store).
 		SetMaxResumePubInFlight(0). // the daemon's window (<= 100) already bounds resends
