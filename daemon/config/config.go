@@ -75,6 +75,9 @@ type Subscribe struct {
 	Exec    []string `toml:"exec"`
 	File    string   `toml:"file"`
 	Timeout Duration `toml:"timeout"`
+	// Concurrency is how many runs of an exec handler may overlap; 1 runs the commands
+	// strictly one after another in arrival order.
+	Concurrency int `toml:"concurrency"`
 }
 
 // Log sets the minimum level written to stderr/journald.
@@ -124,7 +127,13 @@ func subscribeDefaults(s *Subscribe, qosSet bool) {
 	if !qosSet {
 		s.QoS = 1
 	}
+	if s.Concurrency == 0 {
+		s.Concurrency = 1
+	}
 }
+
+// MaxSubscribeConcurrency bounds [[subscribe]] concurrency: each run is a process.
+const MaxSubscribeConcurrency = 16
 
 // Thing is the thing name, which defaults to the client ID.
 func (c *Config) Thing() string {
