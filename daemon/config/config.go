@@ -3,6 +3,7 @@
 package config
 
 import (
+	"thingd/daemon/handler"
 	"time"
 )
 
@@ -122,7 +123,7 @@ func telemetryDefaults(t *Telemetry, qosSet bool) {
 
 func subscribeDefaults(s *Subscribe, qosSet bool) {
 	if s.Timeout == 0 {
-		s.Timeout = Duration(30 * time.Second)
+		s.Timeout = Duration(handler.DefaultTimeout)
 	}
 	if !qosSet {
 		s.QoS = 1

@@ -8,7 +8,8 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
-// outboundPrefix is paho's key prefix for packets we sent and the broker has to acknowledge.
+// outboundPrefix is paho's key prefix for packets we sent and the broker has to acknowledge:
+// an undocumented detail of paho v1.5, checked by TestPahoOutboundKeyPrefix.
 const outboundPrefix = "o."
 
 // trackingStore is paho's ordered in-memory store, watched so that each QoS1 publish is tied
