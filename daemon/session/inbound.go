@@ -125,6 +125,7 @@ func (s *Session) worker(ctx context.Context) {
 
 // handle gives m to every matching subscription and acknowledges it once all accepted it.
 func (s *Session) handle(ctx context.Context, m mqtt.Message) {
+	s.handled.Add(1)
 	topic, payload := m.Topic(), m.Payload()
 	matched, refused := 0, 0
 	for i := range s.subs {

@@ -42,6 +42,7 @@ type Session struct {
 	connected atomic.Bool
 	attempts  atomic.Int64
 	dropped   atomic.Int64
+	handled   atomic.Int64 // inbound messages handed to the subscriptions
 
 	inbox    *inboundQueue  // inbound messages for the worker, in arrival order
 	stopping chan struct{}  // closed when Run winds down
@@ -155,11 +156,12 @@ func (s *Session) Run(ctx context.Context) error {
 			s.connectFailed(err)
 			continue
 		}
+		deliveredBefore := s.store.acked.Load() + s.handled.Load()
 		lasted, lost := s.serve(ctx, c)
 		if !lost {
 			return nil
 		}
-		s.backoff.ConnectionEnded(lasted)
+		s.backoff.ConnectionEnded(lasted, s.store.acked.Load()+s.handled.Load() > deliveredBefore)
 		if s.flap.dropped(lasted) {
 			s.log.Warn("the broker keeps closing the connection right after accepting it",
 				zap.String("client_id", s.o.ClientID),

@@ -3,6 +3,7 @@ package session
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
@@ -23,6 +24,7 @@ type trackingStore struct {
 	openOnce sync.Once
 
 	attachSem chan struct{} // holds one token while an attach window is open
+	acked     atomic.Int64  // PUBACKs of our publishes
 
 	mu        sync.Mutex
 	attach    *Delivery              // set while Session.Publish is inside paho's Publish, until Put
@@ -116,6 +118,7 @@ func (t *trackingStore) Del(key string) {
 	delete(t.pending, key)
 	t.mu.Unlock()
 	if d != nil {
+		t.acked.Add(1)
 		d.complete(nil)
 	}
 }
