@@ -149,7 +149,7 @@ func (d *Daemon) subscriptions(g *generation) ([]session.Subscription, error) {
 		var h handler.Handler
 		var err error
 		if len(s.Exec) > 0 {
-			h, err = handler.NewExec(s.Exec, handler.ExecOptions{Timeout: s.Timeout.D(), Logger: d.log})
+			h, err = handler.NewExec(s.Exec, handler.ExecOptions{Timeout: s.Timeout.D(), MaxConcurrent: s.Concurrency, Logger: d.log})
 		} else {
 			h, err = handler.NewFile(s.File, d.log)
 		}

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"thingd/daemon/handler"
 	"time"
 )
 
@@ -75,6 +76,9 @@ type Subscribe struct {
 	Exec    []string `toml:"exec"`
 	File    string   `toml:"file"`
 	Timeout Duration `toml:"timeout"`
+	// Concurrency is how many runs of an exec handler may overlap; 1 runs the commands
+	// strictly one after another in arrival order.
+	Concurrency int `toml:"concurrency"`
 }
 
 // Log sets the minimum level written to stderr/journald.
@@ -119,12 +123,18 @@ func telemetryDefaults(t *Telemetry, qosSet bool) {
 
 func subscribeDefaults(s *Subscribe, qosSet bool) {
 	if s.Timeout == 0 {
-		s.Timeout = Duration(30 * time.Second)
+		s.Timeout = Duration(handler.DefaultTimeout)
 	}
 	if !qosSet {
 		s.QoS = 1
 	}
+	if s.Concurrency == 0 {
+		s.Concurrency = 1
+	}
 }
+
+// MaxSubscribeConcurrency bounds [[subscribe]] concurrency: each run is a process.
+const MaxSubscribeConcurrency = 16
 
 // Thing is the thing name, which defaults to the client ID.
 func (c *Config) Thing() string {

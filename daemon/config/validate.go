@@ -91,6 +91,10 @@ func (cfg *Config) validate(pos positions) []Problem {
 		if s.Timeout.D() <= 0 {
 			c.bad(key+".timeout", "must be positive, such as \"30s\"")
 		}
+		if s.Concurrency < 1 || s.Concurrency > MaxSubscribeConcurrency {
+			c.bad(key+".concurrency", "is %d; use 1 (one run at a time, in arrival order) up to %d (runs overlap)",
+				s.Concurrency, MaxSubscribeConcurrency)
+		}
 	}
 	switch cfg.Log.Level {
 	case "debug", "info", "warn", "error":

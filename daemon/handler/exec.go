@@ -14,7 +14,7 @@ import (
 
 // Defaults for ExecOptions fields left zero.
 const (
-	DefaultTimeout       = 60 * time.Second
+	DefaultTimeout       = 30 * time.Second // also [[subscribe]] timeout's default (config uses this)
 	DefaultMaxConcurrent = 4
 	DefaultOutputLimit   = 4096
 )

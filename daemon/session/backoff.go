@@ -21,6 +21,9 @@ const (
 	DefaultBackoffInitial    = time.Second
 	DefaultBackoffMax        = 120 * time.Second
 	DefaultBackoffResetAfter = 30 * time.Second
+	// MinWait is the least wait between two attempts: AWS IoT accepts one CONNECT per
+	// second per client ID.
+	MinWait = time.Second
 )
 
 func (o BackoffOptions) withDefaults() BackoffOptions {
@@ -79,17 +82,24 @@ func (b *Backoff) Next() time.Duration {
 	if c <= 0 {
 		return 0
 	}
-	return time.Duration(b.o.Rand(int64(c) + 1)) // +1: the cap itself is a possible value
+	// +1: the cap itself is a possible value. The floor keeps AWS IoT's limit of one CONNECT
+	// per second per client ID even when the schedule was just reset.
+	return max(time.Duration(b.o.Rand(int64(c)+1)), b.floor())
 }
+
+// floor is the least wait: MinWait, or Initial when that is shorter (tests use tiny ones).
+func (b *Backoff) floor() time.Duration { return min(MinWait, b.o.Initial) }
 
 // Reset starts the schedule over.
 func (b *Backoff) Reset() { b.attempt = 0 }
 
-// ConnectionEnded tells the schedule how long the connection that just ended had lasted:
-// a stable one (at least ResetAfter) starts the schedule over, a short one keeps climbing so
-// a broker that drops us right after CONNACK is not hammered.
-func (b *Backoff) ConnectionEnded(lasted time.Duration) {
-	if lasted >= b.o.ResetAfter {
+// ConnectionEnded tells the schedule how long the connection that just ended had lasted and
+// whether it delivered anything (a PUBACK or an inbound message): a stable one (at least
+// ResetAfter) or one that delivered starts the schedule over, so a takeover or a short
+// network blip is followed by a quick reconnect; one that delivered nothing keeps climbing
+// so a broker that drops us right after CONNACK (policy denial) is not hammered.
+func (b *Backoff) ConnectionEnded(lasted time.Duration, delivered bool) {
+	if lasted >= b.o.ResetAfter || delivered {
 		b.Reset()
 	}
 }

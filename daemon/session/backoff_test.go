@@ -1,6 +1,7 @@
 package session
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func TestBackoffAsksRandForWholeRange(t *testing.T) {
 		f    func(n int64) int64
 		want func(ceil time.Duration) time.Duration
 	}{
-		{"lowest", func(int64) int64 { return 0 }, func(time.Duration) time.Duration { return 0 }},
+		{"lowest", func(int64) int64 { return 0 }, func(time.Duration) time.Duration { return MinWait }}, // the 1 s floor
 		{"highest", func(n int64) int64 { return n - 1 }, func(c time.Duration) time.Duration { return c }},
 	} {
 		t.Run(pick.name, func(t *testing.T) {
@@ -92,21 +93,24 @@ func TestBackoffFullJitterSpreads(t *testing.T) {
 // A connection that lasted ResetAfter starts the schedule over; a shorter one does not.
 func TestBackoffResetAfterStableConnection(t *testing.T) {
 	tests := []struct {
-		lasted time.Duration
-		want   time.Duration
+		lasted    time.Duration
+		delivered bool
+		want      time.Duration
 	}{
-		{0, 16 * time.Second},
-		{29 * time.Second, 16 * time.Second},
-		{30 * time.Second, time.Second},
-		{time.Hour, time.Second},
+		{0, false, 16 * time.Second},
+		{29 * time.Second, false, 16 * time.Second},
+		{30 * time.Second, false, time.Second},
+		{time.Hour, false, time.Second},
+		{0, true, time.Second}, // up and delivering, then taken over: start again at once
+		{5 * time.Second, true, time.Second},
 	}
 	for _, tt := range tests {
-		t.Run(tt.lasted.String(), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%v delivered %v", tt.lasted, tt.delivered), func(t *testing.T) {
 			b := NewBackoff(BackoffOptions{})
 			for range 4 {
 				b.Next()
 			}
-			b.ConnectionEnded(tt.lasted)
+			b.ConnectionEnded(tt.lasted, tt.delivered)
 			if got := b.Ceiling(); got != tt.want {
 				t.Errorf("after a connection of %v the ceiling is %v, want %v", tt.lasted, got, tt.want)
 			}
@@ -125,5 +129,29 @@ func TestBackoffOptionsValidate(t *testing.T) {
 	}
 	if err := (BackoffOptions{}).withDefaults().validate(); err != nil {
 		t.Errorf("defaults: %v", err)
+	}
+}
+
+// A takeover storm (10 connections in a minute, each up and delivering until the next device
+// took the client ID over) leaves the device reconnecting within its first ceiling, and no
+// wait is below the 1 s floor that keeps AWS IoT's one CONNECT per second per client ID.
+func TestBackoffTakeoverStormAndFloor(t *testing.T) {
+	for name, r := range map[string]func(int64) int64{
+		"lowest":  func(int64) int64 { return 0 },
+		"highest": func(n int64) int64 { return n - 1 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := NewBackoff(BackoffOptions{Rand: r})
+			for range 10 {
+				w := b.Next()
+				if w < MinWait {
+					t.Fatalf("wait %v is below the %v floor", w, MinWait)
+				}
+				b.ConnectionEnded(5*time.Second, true)
+			}
+			if w := b.Next(); w > DefaultBackoffInitial || w < MinWait {
+				t.Fatalf("after the storm the wait is %v, want %v..%v", w, MinWait, DefaultBackoffInitial)
+			}
+		})
 	}
 }

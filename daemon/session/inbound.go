@@ -2,34 +2,89 @@ package session
 
 import (
 	"context"
+	"sync"
+	"time"
+
 	"thingd/daemon/limits"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap"
 )
 
-// onMessage is paho's handler for every inbound PUBLISH. With OrderMatters(false) paho calls
-// it on a goroutine of its own, so blocking here never stalls paho's reader; it only holds
-// back this message, which stays unacknowledged (QoS1) and so is bounded by the broker's
-// in-flight window.
+// dropLogEvery is how often a run of dropped QoS0 messages is logged (the first drop is
+// logged at once), so a flood cannot flood the journal too.
+const dropLogEvery = 10 * time.Second
+
+// inboundQueue holds inbound messages in arrival order for the worker. paho delivers them in
+// order (OrderMatters(true)) on its router goroutine, which must never block, so the hand-off
+// never waits: a QoS0 message finding InboxSize messages queued is dropped; a QoS1 message is
+// always queued, because it stays unacknowledged until handled and the broker's in-flight
+// window (AWS IoT: 100) bounds how many of those there can be.
+type inboundQueue struct {
+	mu    sync.Mutex
+	msgs  []mqtt.Message
+	ready chan struct{} // has a token when msgs is not empty
+}
+
+func newInboundQueue() *inboundQueue { return &inboundQueue{ready: make(chan struct{}, 1)} }
+
+// push queues m unless it is QoS0 and limit messages are already waiting.
+func (q *inboundQueue) push(m mqtt.Message, limit int) bool {
+	q.mu.Lock()
+	if m.Qos() == 0 && len(q.msgs) >= limit {
+		q.mu.Unlock()
+		return false
+	}
+	q.msgs = append(q.msgs, m)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// pop takes the oldest message, if any.
+func (q *inboundQueue) pop() (mqtt.Message, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.msgs) == 0 {
+		return nil, false
+	}
+	m := q.msgs[0]
+	q.msgs[0] = nil
+	q.msgs = q.msgs[1:]
+	if len(q.msgs) > 0 {
+		select {
+		case q.ready <- struct{}{}:
+		default:
+		}
+	}
+	return m, true
+}
+
+// onMessage is paho's handler for every inbound PUBLISH, called in arrival order on paho's
+// router goroutine; it only queues the message (see inboundQueue).
 func (s *Session) onMessage(_ mqtt.Client, m mqtt.Message) {
 	if !s.enterHandler() {
 		return
 	}
 	defer s.leaveHandler()
-	if m.Qos() == 0 {
-		select {
-		case s.inbox <- m:
-		default:
-			n := s.dropped.Add(1)
-			s.log.Warn("inbound QoS0 message dropped: handlers are behind",
-				zap.String("topic", m.Topic()), zap.Int64("dropped_total", n))
-		}
+	if s.inbox.push(m, s.o.InboxSize) {
 		return
 	}
-	select {
-	case s.inbox <- m:
-	case <-s.stopping:
+	n := s.dropped.Add(1)
+	now := s.now()
+	s.dropLogMu.Lock()
+	logIt := s.dropLogAt.IsZero() || now.Sub(s.dropLogAt) >= dropLogEvery
+	if logIt {
+		s.dropLogAt = now
+	}
+	s.dropLogMu.Unlock()
+	if logIt {
+		s.log.Warn("inbound QoS0 messages dropped: handlers are behind",
+			zap.String("topic", m.Topic()), zap.Int64("dropped_total", n),
+			zap.Duration("next_report_after", dropLogEvery))
 	}
 }
 
@@ -56,9 +111,12 @@ func (s *Session) leaveHandler() {
 func (s *Session) worker(ctx context.Context) {
 	defer s.bg.Done()
 	for {
-		select {
-		case m := <-s.inbox:
+		if m, ok := s.inbox.pop(); ok {
 			s.handle(ctx, m)
+			continue
+		}
+		select {
+		case <-s.inbox.ready:
 		case <-s.stopping:
 			return // what is left in the inbox is unacknowledged; the broker sends it again
 		}
@@ -67,6 +125,7 @@ func (s *Session) worker(ctx context.Context) {
 
 // handle gives m to every matching subscription and acknowledges it once all accepted it.
 func (s *Session) handle(ctx context.Context, m mqtt.Message) {
+	s.handled.Add(1)
 	topic, payload := m.Topic(), m.Payload()
 	matched, refused := 0, 0
 	for i := range s.subs {

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"thingd/daemon/limits"
+	thingtls "thingd/tls"
 )
 
 // Options configure a Session. Zero values mean the defaults noted on each field.
@@ -39,7 +42,8 @@ type Options struct {
 	// in order and never concurrently. It must not block; hand the event off.
 	OnEvent func(Event)
 	// InboxSize bounds inbound messages waiting for the worker; default 64. When it is full a
-	// QoS0 message is dropped (and counted) and a QoS1 message waits, unacknowledged.
+	// QoS0 message is dropped (counted in State.DroppedQoS0) and a QoS1 message is still
+	// queued: it stays unacknowledged, so the broker's in-flight window bounds those.
 	InboxSize int
 }
 
@@ -51,8 +55,7 @@ const (
 	DefaultAckTimeout     = 20 * time.Second
 	DefaultInboxSize      = 64
 	alpnPort              = 443
-	alpnAWS               = "x-amzn-mqtt-ca"
-	maxClientIDBytes      = 128
+	alpnAWS               = thingtls.AWSIoTALPN // one name; tls.Client sets it, dial only fills it in for other loaders
 )
 
 // Subscription is one topic filter and the handler for the messages it matches.
@@ -96,11 +99,8 @@ func (o Options) validate(subs []Subscription) error {
 	if o.Port < 1 || o.Port > 65535 {
 		errs = append(errs, fmt.Errorf("mqtt port %d is out of range: use 8883 or 443", o.Port))
 	}
-	if o.ClientID == "" {
-		errs = append(errs, errors.New("mqtt client ID is empty: set it (usually the thing name)"))
-	}
-	if len(o.ClientID) > maxClientIDBytes {
-		errs = append(errs, fmt.Errorf("mqtt client ID %q is %d bytes: AWS IoT allows at most %d", o.ClientID, len(o.ClientID), maxClientIDBytes))
+	if err := limits.CheckClientID(o.ClientID); err != nil {
+		errs = append(errs, fmt.Errorf("mqtt client ID: %w (usually the thing name)", err))
 	}
 	if o.Keepalive < 0 || o.ConnectTimeout < 0 || o.AckTimeout < 0 || o.InboxSize < 0 {
 		errs = append(errs, errors.New("mqtt keepalive, timeouts and inbox size must not be negative"))
@@ -119,7 +119,7 @@ func (o Options) validate(subs []Subscription) error {
 	for i, s := range subs {
 		if s.Filter == "" {
 			errs = append(errs, fmt.Errorf("subscription %d has an empty topic filter", i+1))
-		} else if err := validFilter(s.Filter); err != nil {
+		} else if err := limits.CheckFilter(s.Filter, ""); err != nil {
 			errs = append(errs, fmt.Errorf("subscription %d: %w", i+1, err))
 		}
 		if s.QoS > 1 {

@@ -29,24 +29,33 @@ func (s *Session) Publish(ctx context.Context, topic string, qos byte, payload [
 		return nil, err
 	}
 	d := newDelivery()
+	// pubMu only guards the choice of client: paho's Publish can block for the write timeout
+	// on a dying connection, and holding pubMu across it would keep serve from installing
+	// the next connection that long.
 	s.pubMu.Lock()
-	if s.closed {
-		s.pubMu.Unlock()
+	client, closed := s.client, s.closed
+	s.pubMu.Unlock()
+	if closed {
 		return nil, ErrClosed
 	}
-	if !s.connected.Load() {
-		s.pubMu.Unlock()
+	if !s.connected.Load() || client == nil {
 		return nil, ErrNotConnected
 	}
-	s.store.beginAttach(d)
-	tok := s.client.Publish(topic, qos, false, payload)
-	stored := s.store.endAttach()
+	var stored bool
+	if qos > 0 {
+		// The attach window ends when paho stores the packet, which it does before it waits
+		// for the connection's writer, so a blocked Publish never holds up the next one.
+		s.store.beginAttach(d)
+	}
+	tok := client.Publish(topic, qos, false, payload)
+	if qos > 0 {
+		stored = s.store.endAttach(d)
+	}
 	refused := !stored && isDone(tok) && tok.Error() != nil
 	if qos == 0 && !refused {
 		s.bg.Add(1)
 		go s.watchQoS0(tok, d)
 	}
-	s.pubMu.Unlock()
 
 	switch {
 	case refused:

@@ -42,10 +42,11 @@ type Session struct {
 	connected atomic.Bool
 	attempts  atomic.Int64
 	dropped   atomic.Int64
+	handled   atomic.Int64 // inbound messages handed to the subscriptions
 
-	inbox    chan mqtt.Message // inbound messages for the worker
-	stopping chan struct{}     // closed when Run winds down
-	bg       sync.WaitGroup    // worker and QoS0 watchers
+	inbox    *inboundQueue  // inbound messages for the worker, in arrival order
+	stopping chan struct{}  // closed when Run winds down
+	bg       sync.WaitGroup // worker and QoS0 watchers
 
 	mu             sync.Mutex // guards the fields below
 	runCtx         context.Context
@@ -55,9 +56,12 @@ type Session struct {
 	dialConn       net.Conn // connection of the attempt in progress, closed to abort it
 	dialErr        error    // why the attempt in progress could not open its connection
 
-	pubMu  sync.Mutex  // serializes Publish (see trackingStore.beginAttach); guards below
+	pubMu  sync.Mutex  // guards the two fields below, never held across paho's Publish
 	client mqtt.Client // the current connection's client; nil before the first
 	closed bool
+
+	dropLogMu sync.Mutex
+	dropLogAt time.Time // last "QoS0 dropped" log line
 
 	hmu      sync.Mutex // counts paho's calls into onMessage
 	hcond    *sync.Cond
@@ -80,7 +84,7 @@ func New(o Options, subs []Subscription) (*Session, error) {
 		flap:     newFlapDetector(o.Backoff.ResetAfter),
 		sleep:    sleepCtx,
 		now:      time.Now,
-		inbox:    make(chan mqtt.Message, o.InboxSize),
+		inbox:    newInboundQueue(),
 		stopping: make(chan struct{}),
 		runCtx:   context.Background(),
 	}
@@ -105,7 +109,7 @@ func (s *Session) pahoOptions(lost chan<- error) *mqtt.ClientOptions {
 		SetAutoReconnect(false). // Run is the reconnect loop
 		SetConnectRetry(false).
 		SetResumeSubs(false).     // subscriptions are re-made by us, after CONNACK says whether needed
-		SetOrderMatters(false).   // handlers must never hold up paho's reader
+		SetOrderMatters(true).    // arrival order; onMessage never blocks paho's router
 		SetAutoAckDisabled(true). // QoS1 is acknowledged after our handler accepted it
 		SetStore(s.store).
 		SetMaxResumePubInFlight(0). // the daemon's window (<= 100) already bounds resends
@@ -152,11 +156,12 @@ func (s *Session) Run(ctx context.Context) error {
 			s.connectFailed(err)
 			continue
 		}
+		deliveredBefore := s.store.acked.Load() + s.handled.Load()
 		lasted, lost := s.serve(ctx, c)
 		if !lost {
 			return nil
 		}
-		s.backoff.ConnectionEnded(lasted)
+		s.backoff.ConnectionEnded(lasted, s.store.acked.Load()+s.handled.Load() > deliveredBefore)
 		if s.flap.dropped(lasted) {
 			s.log.Warn("the broker keeps closing the connection right after accepting it",
 				zap.String("client_id", s.o.ClientID),
@@ -296,7 +301,7 @@ func (s *Session) shutdown() {
 	}
 	s.hmu.Unlock()
 	s.bg.Wait()
-	s.store.failAll(ErrClosed)
+	s.store.close(ErrClosed)
 }
 
 func (s *Session) attemptCtx() context.Context {

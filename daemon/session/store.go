@@ -3,12 +3,14 @@ package session
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
-// outboundPrefix is paho's key prefix for packets we sent and the broker has to acknowledge.
+// outboundPrefix is paho's key prefix for packets we sent and the broker has to acknowledge:
+// an undocumented detail of paho v1.5, checked by TestPahoOutboundKeyPrefix.
 const outboundPrefix = "o."
 
 // trackingStore is paho's ordered in-memory store, watched so that each QoS1 publish is tied
@@ -21,31 +23,50 @@ type trackingStore struct {
 	inner    mqtt.Store
 	openOnce sync.Once
 
-	mu       sync.Mutex
-	attach   *Delivery // set while Session.Publish is inside paho's Publish
-	attached bool
-	pending  map[string]*Delivery // outbound key -> delivery awaiting PUBACK
+	attachSem chan struct{} // holds one token while an attach window is open
+	acked     atomic.Int64  // PUBACKs of our publishes
+
+	mu        sync.Mutex
+	attach    *Delivery              // set while Session.Publish is inside paho's Publish, until Put
+	storedFor map[*Delivery]struct{} // deliveries Put attached, until their endAttach
+	pending   map[string]*Delivery   // outbound key -> delivery awaiting PUBACK
+	closedErr error                  // set by close: deliveries attached later fail with it
 }
 
 func newTrackingStore() *trackingStore {
-	return &trackingStore{inner: mqtt.NewOrderedMemoryStore(), pending: map[string]*Delivery{}}
+	return &trackingStore{
+		inner:     mqtt.NewOrderedMemoryStore(),
+		attachSem: make(chan struct{}, 1),
+		storedFor: map[*Delivery]struct{}{},
+		pending:   map[string]*Delivery{},
+	}
 }
 
-// beginAttach ties the next outbound QoS>0 publish stored to d. Calls are serialized by
-// Session.pubMu, and only our Publish calls make paho store outbound publishes (resends read
-// the store, they do not write it).
+// beginAttach ties the next outbound QoS>0 publish stored to d. Attach windows are
+// serialized by attachSem: one lasts from here until paho stores the packet (Put) or its
+// Publish returns without storing it, never across paho's wait for the connection's writer.
+// Only our Publish calls make paho store outbound publishes (resends read the store, they do
+// not write it).
 func (t *trackingStore) beginAttach(d *Delivery) {
+	t.attachSem <- struct{}{}
 	t.mu.Lock()
-	t.attach, t.attached = d, false
+	t.attach = d
 	t.mu.Unlock()
 }
 
-// endAttach reports whether paho stored the publish (and so will resend it until PUBACK).
-func (t *trackingStore) endAttach() bool {
+// endAttach reports whether paho stored d's publish (and so will resend it until PUBACK),
+// and ends d's attach window if Put has not ended it already.
+func (t *trackingStore) endAttach(d *Delivery) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.attach = nil
-	return t.attached
+	if t.attach == d {
+		t.attach = nil
+		<-t.attachSem
+		return false
+	}
+	_, ok := t.storedFor[d]
+	delete(t.storedFor, d)
+	return ok
 }
 
 // Open opens the inner store once; Close is ignored. Every connection attempt has its own
@@ -73,9 +94,16 @@ func (t *trackingStore) Put(key string, cp packets.ControlPacket) {
 		// one rather than leave it waiting forever.
 		old.complete(ErrSessionLost)
 	}
-	t.pending[key] = t.attach
-	t.attached = true
+	d := t.attach
 	t.attach = nil
+	t.storedFor[d] = struct{}{}
+	<-t.attachSem
+	if t.closedErr != nil {
+		// Run ended while this Publish was under way: nobody resends it.
+		d.complete(t.closedErr)
+		return
+	}
+	t.pending[key] = d
 }
 
 func (t *trackingStore) Get(key string) packets.ControlPacket { return t.inner.Get(key) }
@@ -90,6 +118,7 @@ func (t *trackingStore) Del(key string) {
 	delete(t.pending, key)
 	t.mu.Unlock()
 	if d != nil {
+		t.acked.Add(1)
 		d.complete(nil)
 	}
 }
@@ -98,6 +127,14 @@ func (t *trackingStore) Del(key string) {
 func (t *trackingStore) Reset() {
 	t.inner.Reset()
 	t.failAll(ErrSessionLost)
+}
+
+// close fails every pending delivery with err, and every one attached from now on.
+func (t *trackingStore) close(err error) {
+	t.mu.Lock()
+	t.closedErr = err
+	t.mu.Unlock()
+	t.failAll(err)
 }
 
 // failAll completes every pending delivery with err.
