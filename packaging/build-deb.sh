@@ -29,6 +29,8 @@ CGO_ENABLED=0 GOOS=linux GOARCH=$goarch GOARM=$goarm "$GO" build -trimpath \
 	-ldflags "-s -w -X main.version=$VERSION -X main.commit=$COMMIT -X main.buildTime=$BUILD_TIME" \
 	-o "bin/$arch/thingd" ./cmd/thingd
 
+# The licences of everything linked into this binary (packaging/copyright.sh).
+GOOS=linux GOARCH=$goarch GOARM=$goarm GO=$GO packaging/copyright.sh > "bin/$arch/copyright"
 # nfpm comes from the tools module (internal/tools), not thingd's own module graph.
 (cd internal/tools && CGO_ENABLED=0 "$GO" build -o ../../bin/nfpm github.com/goreleaser/nfpm/v2/cmd/nfpm)
 ARCH=$arch VERSION=$VERSION GOARM=$goarm \

@@ -36,6 +36,7 @@ func TestNfpmConfig(t *testing.T) {
 		"/usr/lib/systemd/system/thingd.service": {"systemd/thingd.service", ""},
 		"/usr/lib/sysusers.d/thingd.conf":        {"systemd/thingd.sysusers", ""},
 		"/usr/share/thingd/thingd.toml":          {"packaging/thingd.toml", ""},
+		"/usr/share/doc/thingd/copyright":        {"bin/" + arch + "/copyright", ""},
 	}
 	seen := map[string]bool{}
 	for _, c := range info.Contents {
