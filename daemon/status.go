@@ -59,6 +59,8 @@ type Counters struct {
 	Dropped   uint64 `json:"dropped"`
 	Refused   uint64 `json:"refused"`
 	Corrupt   uint64 `json:"corrupt"`
+	// Lost is every message lost to corruption or a missing file, earlier runs included.
+	Lost uint64 `json:"lost"`
 }
 
 // Status implements local.Backend.
@@ -79,7 +81,7 @@ func (d *Daemon) status() Status {
 	if d.server != nil {
 		door = d.server.Counters()
 	}
-	st.Counters = Counters{Accepted: qs.Accepted, Dropped: qs.Dropped, Refused: door.Refused, Corrupt: qs.Corrupt}
+	st.Counters = Counters{Accepted: qs.Accepted, Dropped: qs.Dropped, Refused: door.Refused, Corrupt: qs.Corrupt, Lost: qs.CorruptTotal}
 	if g == nil {
 		return st
 	}
@@ -138,6 +140,9 @@ func (d *Daemon) statusLine() string {
 		fmt.Fprintf(&b, " (oldest %s)", st.Queue.OldestAge)
 	}
 	fmt.Fprintf(&b, "; published %d", st.Counters.Published)
+	if st.Counters.Lost > 0 {
+		fmt.Fprintf(&b, "; LOST %d (see the journal)", st.Counters.Lost)
+	}
 	return b.String()
 }
 

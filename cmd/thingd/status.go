@@ -70,6 +70,9 @@ func printStatus(w io.Writer, st daemon.Status) {
 	fmt.Fprintln(w)
 	c := st.Counters
 	fmt.Fprintf(w, "counters    accepted %d, published %d, dropped %d, refused %d, corrupt %d\n", c.Accepted, c.Published, c.Dropped, c.Refused, c.Corrupt)
+	if c.Lost > 0 {
+		fmt.Fprintf(w, "lost        %d messages to corruption or missing files, earlier runs included (see the journal)\n", c.Lost)
+	}
 	subs := strings.Join(st.Subscriptions, ", ")
 	if subs == "" {
 		subs = "(none)"

@@ -99,3 +99,25 @@ func TestDamagedAckFileReported(t *testing.T) {
 }
 
 func filepathBase(p string) string { return p[strings.LastIndexByte(p, '/')+1:] }
+
+// TestLossCountSurvivesRestart: the count of lost messages is kept across Close and Open.
+func TestLossCountSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	q := openQ(t, dir, Options{MaxBytes: 64 << 10, SegmentBytes: 1 << 10})
+	appendRange(t, q, 0, 100)
+	q.Close()
+	files := segFiles(t, dir)
+	if err := os.Remove(files[0]); err != nil {
+		t.Fatal(err)
+	}
+	q2 := openQ(t, dir, Options{MaxBytes: 64 << 10, SegmentBytes: 1 << 10})
+	lost := q2.Stats().CorruptTotal
+	if lost == 0 {
+		t.Fatal("no loss counted")
+	}
+	q2.Close()
+	q3 := openQ(t, dir, Options{MaxBytes: 64 << 10, SegmentBytes: 1 << 10})
+	if st := q3.Stats(); st.CorruptTotal != lost || st.Corrupt != 0 {
+		t.Fatalf("after a restart CorruptTotal = %d (this run %d), want %d", st.CorruptTotal, st.Corrupt, lost)
+	}
+}

@@ -65,6 +65,8 @@ func (q *Queue) load() error {
 		return err
 	}
 	q.ack, q.head, q.persisted, q.delivered, q.scanned = ack, head, head, head, head
+	q.loadLosses()
+	q.lossesSaved = q.lostBefore
 	if ack.damaged {
 		q.log.Error("queue: the ack file is damaged; every message still on disk will be sent again (duplicates, no loss)",
 			zap.String("file", ack.f.Name()))
@@ -85,6 +87,13 @@ func (q *Queue) load() error {
 			q.log.Error("queue: the oldest segment is missing; these messages are lost",
 				zap.String("file", segs[0].path), zap.String("ack_file", ack.f.Name()), zap.Uint64("lost", gap),
 				zap.Uint64("first_lost_seq", head+1), zap.Uint64("head", head))
+		}
+		// Move the head over the gap and save it, so the gap is counted once, not at
+		// every start.
+		head = segs[0].first - 1
+		q.head, q.delivered, q.scanned = head, head, head
+		if err := ack.write(head); err == nil {
+			q.persisted = head
 		}
 	}
 	if len(segs) > 0 {
@@ -133,6 +142,7 @@ func (q *Queue) load() error {
 	q.w.segBytes = q.o.SegmentBytes
 	q.cur.seg = segs[0]
 	q.cur.skipAcked(head)
+	q.saveLossesLocked() // losses found at start-up survive a crash right after
 	return nil
 }
 
