@@ -49,6 +49,14 @@ func combine(samples []sample) (base time.Time, kept, outliers []sample, err err
 		return time.Time{}, nil, nil, fmt.Errorf("no samples")
 	}
 	kept = samples
+	if len(samples) == 2 {
+		// Two servers and no third to say which one is right: the midpoint of two times
+		// far apart is a time neither server gave.
+		if d := samples[0].base.Sub(samples[1].base); d > maxDisagreement || d < -maxDisagreement {
+			return time.Time{}, nil, samples, fmt.Errorf("the two NTP servers disagree by %v, more than %v, and there is no third to decide: %s",
+				d.Abs().Round(time.Millisecond), maxDisagreement, describe(samples))
+		}
+	}
 	if len(samples) >= 3 {
 		m := median(samples)
 		kept = nil

@@ -26,7 +26,8 @@ func TestCombine(t *testing.T) {
 		err      bool
 	}{
 		{"one", []time.Duration{5 * ms}, 5 * ms, 1, 0, false},
-		{"two: midpoint, no majority to reject", []time.Duration{0, 4 * time.Second}, 2 * time.Second, 2, 0, false},
+		{"two within the bound: midpoint", []time.Duration{0, 400 * ms}, 200 * ms, 2, 0, false},
+		{"two beyond the bound: refused, not averaged", []time.Duration{0, 4 * time.Second}, 0, 0, 2, true},
 		{"three agree: median", []time.Duration{-20 * ms, 30 * ms, 10 * ms}, 10 * ms, 3, 0, false},
 		{"three, one far off", []time.Duration{0, 100 * ms, time.Hour}, 50 * ms, 2, 1, false},
 		{"three, one off by 3s", []time.Duration{0, 100 * ms, 3 * time.Second}, 50 * ms, 2, 1, false},

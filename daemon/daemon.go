@@ -65,7 +65,7 @@ func Run(ctx context.Context, o Options) error {
 
 func (d *Daemon) run(ctx context.Context) error {
 	cfg := d.cfg
-	q, err := queue.Open(cfg.Queue.Dir, queue.Options{MaxBytes: int64(cfg.Queue.MaxBytes), Logger: d.log})
+	q, err := queue.Open(cfg.Queue.Dir, queue.Options{MaxBytes: int64(cfg.Queue.MaxBytes), Logger: d.log, Now: d.now})
 	if err != nil {
 		return fmt.Errorf("open queue: %w", err)
 	}
@@ -231,13 +231,9 @@ func (d *Daemon) currentConfig() *config.Config {
 func (d *Daemon) thing() string { return d.currentConfig().Thing() }
 
 // Enqueue implements local.Backend: durable before it returns.
-func (d *Daemon) Enqueue(ctx context.Context, msgs []local.Message) error {
-	now := d.now()
-	qm := make([]queue.Message, len(msgs))
-	for i, m := range msgs {
-		qm[i] = queue.Message{Topic: m.Topic, Payload: m.Payload, QoS: byte(m.QoS), Time: now}
-	}
-	return d.queue.Append(ctx, qm...)
+// The messages come with a zero Time, which the queue stamps with d.now (Options.Now).
+func (d *Daemon) Enqueue(ctx context.Context, msgs []queue.Message) error {
+	return d.queue.Append(ctx, msgs...)
 }
 
 // now is trusted time when a clock runs, the system clock otherwise.

@@ -28,7 +28,7 @@ func (d *Daemon) status() status.Status {
 	if d.server != nil {
 		door = d.server.Counters()
 	}
-	st.Counters = status.Counters{Accepted: qs.Accepted, Dropped: qs.Dropped, Refused: door.Refused, Corrupt: qs.Corrupt}
+	st.Counters = status.Counters{Accepted: qs.Accepted, Dropped: qs.Dropped, Refused: door.Refused, Corrupt: qs.Corrupt, Lost: qs.CorruptTotal}
 	if g == nil {
 		return st
 	}

@@ -44,6 +44,10 @@ func importCmd(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if k.BadEndpoint != "" {
+		return fmt.Errorf("%s in %s gives the endpoint %q, which is not a hostname (want something like %s, without scheme, port or shell variables); nothing was written: fix the kit, or import a fresh one from the AWS IoT console",
+			k.Script, zipPath, k.BadEndpoint, exampleEndpoint)
+	}
 	cfgPath, err := filepath.Abs(config.Resolve(*cfgFlag))
 	if err != nil {
 		return err

@@ -278,7 +278,7 @@ func TestImportRelativeConfig(t *testing.T) {
 // exits 1 telling the person to set mqtt.endpoint and where to find it.
 func TestImportWithoutEndpoint(t *testing.T) {
 	dir := t.TempDir()
-	kitZip, _, _ := consoleKit(t, dir, "python3 pubsub.py -e $ENDPOINT --client_id basicPubSub\n")
+	kitZip, _, _ := consoleKit(t, dir, "python3 pubsub.py --client_id basicPubSub\n")
 	cfgPath := filepath.Join(dir, "thingd.toml")
 	_, stderr, code := runThingd(t, nil, "import", "--config", cfgPath, kitZip)
 	if code != 1 || !strings.Contains(stderr, "names no --endpoint") || !strings.Contains(stderr, "set mqtt.endpoint") ||
@@ -287,6 +287,23 @@ func TestImportWithoutEndpoint(t *testing.T) {
 	}
 	if !strings.Contains(readString(t, cfgPath), "# REQUIRED: set mqtt.endpoint") {
 		t.Error("config does not say what to fill in")
+	}
+}
+
+// TestImportRefusesBadEndpoint: a start.sh whose endpoint is not a hostname is refused
+// with the reason, and nothing is written (no certificate, no key, no config).
+func TestImportRefusesBadEndpoint(t *testing.T) {
+	for _, e := range []string{"$ENDPOINT", "https://a1b2-ats.iot.eu-west-1.amazonaws.com", "a1b2_ats.iot.eu-west-1.amazonaws.com:8883"} {
+		dir := t.TempDir()
+		kitZip, _, _ := consoleKit(t, dir, "python3 pubsub.py -e "+e+" --client_id basicPubSub\n")
+		cfgPath := filepath.Join(dir, "etc", "thingd.toml")
+		_, stderr, code := runThingd(t, nil, "import", "--config", cfgPath, kitZip)
+		if code == 0 || !strings.Contains(stderr, "not a hostname") || !strings.Contains(stderr, e) || !strings.Contains(stderr, "nothing was written") {
+			t.Errorf("endpoint %s: exit %d, %q", e, code, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "etc")); !os.IsNotExist(err) {
+			t.Errorf("endpoint %s: import wrote into %s", e, filepath.Join(dir, "etc"))
+		}
 	}
 }
 

@@ -39,10 +39,15 @@ func Load(path string) (*Config, error) {
 // Parse decodes doc strictly on top of Defaults and validates it. path is used in
 // messages and to resolve relative file names.
 func Parse(path string, doc []byte) (*Config, error) {
+	// Editors on Windows may save a UTF-8 byte order mark; it carries no meaning here.
+	doc = bytes.TrimPrefix(doc, []byte("\ufeff"))
 	cfg := Defaults()
 	// Lists replace, never merge into, the defaults.
 	cfg.Clock.Servers = nil
 	pos := locate(doc)
+	if probs := bareDurations(path, doc, pos); len(probs) > 0 {
+		return nil, &ValidationError{Problems: probs}
+	}
 
 	dec := toml.NewDecoder(bytes.NewReader(doc))
 	dec.DisallowUnknownFields()
@@ -75,7 +80,11 @@ func decodeProblems(path string, doc []byte, pos positions, err error) []Problem
 		probs := make([]Problem, 0, len(strict.Errors))
 		for _, e := range strict.Errors {
 			row, _ := e.Position()
-			probs = append(probs, Problem{File: path, Line: row, Key: strings.Join(e.Key(), "."),
+			key := pos.keyAt(row) // the full path, with list indices
+			if key == "" {
+				key = strings.Join(e.Key(), ".")
+			}
+			probs = append(probs, Problem{File: path, Line: row, Key: key,
 				Msg: "unknown key (check the spelling against the documented keys)"})
 		}
 		return probs
@@ -83,9 +92,9 @@ func decodeProblems(path string, doc []byte, pos positions, err error) []Problem
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, _ := de.Position()
-		key := strings.Join(de.Key(), ".")
+		key := pos.keyAt(row) // the full path, with list indices
 		if key == "" {
-			key = pos.keyAt(row)
+			key = strings.Join(de.Key(), ".")
 		}
 		if key == "" {
 			key = keyOnLine(doc, pos, row)

@@ -12,17 +12,19 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"thingd/daemon/queue"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type fakeBackend struct {
 	mu      sync.Mutex
-	msgs    []Message
+	msgs    []queue.Message
 	appends int
 }
 
-func (f *fakeBackend) Enqueue(_ context.Context, msgs []Message) error {
+func (f *fakeBackend) Enqueue(_ context.Context, msgs []queue.Message) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.msgs = append(f.msgs, msgs...)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -72,11 +73,30 @@ func readPub(r *bufio.Reader, args string) (Request, error) {
 	if n > maxPayload {
 		return Request{}, fmt.Errorf("%w: payload length %d is over the wire limit %d", ErrProtocol, n, maxPayload)
 	}
-	req := Request{Verb: "PUB", QoS: qos, Topic: topic, Payload: make([]byte, n)}
-	if _, err := io.ReadFull(r, req.Payload); err != nil {
+	payload, err := readPayload(r, n)
+	if err != nil {
 		return Request{}, fmt.Errorf("%w: payload cut short: %w", ErrProtocol, err)
 	}
-	return req, nil
+	return Request{Verb: "PUB", QoS: qos, Topic: topic, Payload: payload}, nil
+}
+
+// payloadChunk is the first allocation for a payload; the buffer doubles as bytes
+// arrive, so a client that declares a large payload and sends nothing costs little.
+const payloadChunk = 16 << 10
+
+func readPayload(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, 0, min(n, payloadChunk))
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(n-len(buf), cap(buf)))
+		}
+		m, err := io.ReadFull(r, buf[len(buf):min(cap(buf), n)])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // readLine reads up to '\n' without letting a client grow the line without bound.

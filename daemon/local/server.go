@@ -15,26 +15,35 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
 	"thingd/daemon/limits"
+	"thingd/daemon/queue"
 )
 
-// maxBatch bounds how many pipelined requests share one durable append (one fsync).
-const maxBatch = 1024
-
-// Message is a publish accepted at the door.
-type Message struct {
-	Topic   string
-	QoS     int
-	Payload []byte
-}
+const (
+	// maxBatch and maxBatchBytes bound how many pipelined requests share one durable
+	// append (one fsync): by count, and by payload bytes so that a batch stays well below
+	// what the queue takes in one append and below what a connection may hold in memory.
+	maxBatch      = 1024
+	maxBatchBytes = 1 << 20
+	// DefaultMaxConns caps concurrent producer connections; one more is answered
+	// "ERR too many connections" and closed. With the per-connection buffers and the batch
+	// bound it keeps the door's memory below about 100 MiB whatever clients do.
+	DefaultMaxConns = 64
+	// Accept errors such as EMFILE are retried with a backoff between these bounds.
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
 
 // Backend is what the server needs from the daemon.
 type Backend interface {
-	// Enqueue returns nil only once every message is on stable storage.
-	Enqueue(ctx context.Context, msgs []Message) error
+	// Enqueue returns nil only once every message is on stable storage. The messages'
+	// Time is zero: the queue stamps them with its (trusted) clock.
+	Enqueue(ctx context.Context, msgs []queue.Message) error
 	// Status is encoded as JSON for STATUS requests.
 	Status() any
 }
@@ -45,6 +54,8 @@ type Server struct {
 	Thing   func() string // the thing name, which may change on reload; for $aws/things/{thing}/shadow
 	Backend Backend
 	Logger  *zap.Logger
+	// MaxConns caps concurrent connections; 0 means DefaultMaxConns.
+	MaxConns int
 
 	ln       net.Listener
 	wg       sync.WaitGroup
@@ -108,17 +119,45 @@ func (s *Server) Serve(ctx context.Context) error {
 	})
 	defer stop()
 	defer s.wg.Wait()
+	maxConns := s.MaxConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
+	backoff := time.Duration(0)
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("accept on %s: %w", s.Path, err)
+			if !retryableAccept(err) {
+				return fmt.Errorf("accept on %s: %w", s.Path, err)
+			}
+			// Out of file descriptors or memory for a moment: the socket keeps serving
+			// once some are freed, instead of going deaf until a restart.
+			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+			if backoff == acceptBackoffMax || backoff == acceptBackoffMin {
+				s.Logger.Warn("local socket cannot accept a connection; retrying", zap.String("socket", s.Path),
+					zap.Duration("retry_in", backoff), zap.Error(err))
+			}
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return nil
+			}
+			continue
 		}
+		backoff = 0
 		s.mu.Lock()
-		s.conns[c] = struct{}{}
+		full := len(s.conns) >= maxConns
+		if !full {
+			s.conns[c] = struct{}{}
+		}
 		s.mu.Unlock()
+		if full {
+			s.refuseConn(c, maxConns)
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -129,6 +168,22 @@ func (s *Server) Serve(ctx context.Context) error {
 			c.Close()
 		}()
 	}
+}
+
+// refuseConn tells a client over the connection cap why, without reading from it.
+func (s *Server) refuseConn(c net.Conn, maxConns int) {
+	s.refused.Add(1)
+	s.Logger.Warn("local socket: too many connections, refusing one", zap.Int("max_conns", maxConns))
+	_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_, _ = fmt.Fprintf(c, "ERR too many connections (%d); close idle ones or try again later\n", maxConns)
+	c.Close()
+}
+
+// retryableAccept reports accept errors that pass: no file descriptors or buffers now.
+func retryableAccept(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
+		errors.Is(err, syscall.ECONNABORTED)
 }
 
 func (s *Server) handle(ctx context.Context, c net.Conn) {
@@ -156,13 +211,15 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 // sent, so that a stream of publishes shares one fsync.
 func readBatch(br *bufio.Reader) ([]Request, error) {
 	var batch []Request
+	size := 0
 	for {
 		req, err := ReadRequest(br)
 		if err != nil {
 			return batch, err
 		}
 		batch = append(batch, req)
-		if br.Buffered() == 0 || len(batch) >= maxBatch {
+		size += len(req.Topic) + len(req.Payload)
+		if br.Buffered() == 0 || len(batch) >= maxBatch || size >= maxBatchBytes {
 			return batch, nil
 		}
 	}
@@ -170,7 +227,7 @@ func readBatch(br *bufio.Reader) ([]Request, error) {
 
 func (s *Server) process(ctx context.Context, batch []Request) []Response {
 	resps := make([]Response, len(batch))
-	var msgs []Message
+	var msgs []queue.Message
 	var idx []int
 	thing := ""
 	if s.Thing != nil {
@@ -186,7 +243,7 @@ func (s *Server) process(ctx context.Context, batch []Request) []Response {
 			resps[i] = Response{Text: err.Error()}
 			continue
 		}
-		msgs = append(msgs, Message{Topic: req.Topic, QoS: req.QoS, Payload: req.Payload})
+		msgs = append(msgs, queue.Message{Topic: req.Topic, QoS: byte(req.QoS), Payload: req.Payload})
 		idx = append(idx, i)
 	}
 	if len(msgs) > 0 {

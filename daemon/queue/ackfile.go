@@ -27,6 +27,9 @@ const (
 type ackFile struct {
 	f    *os.File
 	next int // slot to write next
+	// damaged: the file holds bytes but no valid slot, so the head fell back to 0;
+	// garbled: one slot is invalid, so the head may be the older one.
+	damaged, garbled bool
 }
 
 // openAckFile opens or creates the ack file and returns the newest valid head in it.
@@ -46,15 +49,23 @@ func openAckFile(dir *os.File) (*ackFile, uint64, error) {
 	}
 	a := &ackFile{f: f}
 	var head uint64
+	valid := false
 	for i, off := range []int64{0, ackSlot1Off} {
 		var b [ackSlotSize]byte
 		if _, err := f.ReadAt(b[:], off); err != nil && err != io.EOF {
 			f.Close()
 			return nil, 0, fmt.Errorf("read %s: %w", path, err)
 		}
-		if h, ok := decodeAckSlot(b[:]); ok && h >= head {
-			head, a.next = h, 1-i
+		h, ok := decodeAckSlot(b[:])
+		if ok && h >= head {
+			head, a.next, valid = h, 1-i, true
 		}
+		if !ok && b != [ackSlotSize]byte{} {
+			a.garbled = true
+		}
+	}
+	if st, err := f.Stat(); err == nil && st.Size() > 0 && !valid {
+		a.damaged = true
 	}
 	return a, head, nil
 }

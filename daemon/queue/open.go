@@ -65,9 +65,36 @@ func (q *Queue) load() error {
 		return err
 	}
 	q.ack, q.head, q.persisted, q.delivered, q.scanned = ack, head, head, head, head
+	q.loadLosses()
+	q.lossesSaved = q.lostBefore
+	if ack.damaged {
+		q.log.Error("queue: the ack file is damaged; every message still on disk will be sent again (duplicates, no loss)",
+			zap.String("file", ack.f.Name()))
+	}
 	segs, err := listSegments(q.dir)
 	if err != nil {
 		return err
+	}
+	// The head is saved before a segment is deleted, so records between the head and the
+	// oldest segment mean a segment file went missing (or the ack file fell behind).
+	if len(segs) > 0 && segs[0].first > head+1 {
+		gap := segs[0].first - 1 - head
+		if ack.damaged || ack.garbled {
+			q.log.Warn("queue: the ack file fell behind the oldest segment; the messages in between were delivered before",
+				zap.String("ack_file", ack.f.Name()), zap.String("file", segs[0].path), zap.Uint64("gap", gap))
+		} else {
+			q.corrupt += gap
+			q.log.Error("queue: the oldest segment is missing; these messages are lost",
+				zap.String("file", segs[0].path), zap.String("ack_file", ack.f.Name()), zap.Uint64("lost", gap),
+				zap.Uint64("first_lost_seq", head+1), zap.Uint64("head", head))
+		}
+		// Move the head over the gap and save it, so the gap is counted once, not at
+		// every start.
+		head = segs[0].first - 1
+		q.head, q.delivered, q.scanned = head, head, head
+		if err := ack.write(head); err == nil {
+			q.persisted = head
+		}
 	}
 	if len(segs) > 0 {
 		last := segs[len(segs)-1]
@@ -115,6 +142,7 @@ func (q *Queue) load() error {
 	q.w.segBytes = q.o.SegmentBytes
 	q.cur.seg = segs[0]
 	q.cur.skipAcked(head)
+	q.saveLossesLocked() // losses found at start-up survive a crash right after
 	return nil
 }
 
@@ -150,8 +178,18 @@ func (q *Queue) recoverTail(s *segment) (*os.File, error) {
 		if s.size > 0 { // an empty file is a segment whose creation a crash interrupted
 			q.corrupt++
 		}
-		q.log.Warn("queue: cut a torn or corrupt tail off the last segment; messages whose append had returned are not affected",
-			zap.String("file", s.path), zap.Int64("offset", off), zap.Int64("bytes_cut", s.size-off), zap.Error(cause))
+		// A torn write leaves nothing intact after it; intact records after the bad one
+		// mean corruption in the middle, and cutting there loses messages whose append had
+		// returned: say so, with how many.
+		if lost := intactAfter(r, off, s.size, next); lost > 0 {
+			q.corrupt += lost
+			q.log.Error("queue: corrupt record in the last segment; cutting the segment there loses messages that had been accepted",
+				zap.String("file", s.path), zap.Int64("offset", off), zap.Uint64("lost", lost),
+				zap.Uint64("first_lost_seq", next), zap.Int64("bytes_cut", s.size-off), zap.Error(cause))
+		} else {
+			q.log.Warn("queue: cut a torn tail off the last segment; messages whose append had returned are not affected",
+				zap.String("file", s.path), zap.Int64("offset", off), zap.Int64("bytes_cut", s.size-off), zap.Error(cause))
+		}
 		if err := f.Truncate(off); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("truncate %s: %w", s.path, err)
@@ -170,4 +208,20 @@ func (q *Queue) recoverTail(s *segment) (*os.File, error) {
 	}
 	s.size, s.last = off, next-1
 	return f, nil
+}
+
+// intactAfter counts the valid records with seq >= next that follow the bad bytes at off,
+// found by scanning byte by byte for a record whose length and checksum hold.
+func intactAfter(r *fileReader, off, limit int64, next uint64) uint64 {
+	var n uint64
+	for p := off + 1; p < limit; {
+		seq, size, err := r.check(p, limit)
+		if err == nil && seq >= next {
+			n++
+			p += size
+			continue
+		}
+		p++
+	}
+	return n
 }

@@ -49,6 +49,8 @@ type Stats struct {
 	Acked      uint64 // records acknowledged
 	Dropped    uint64 // unacknowledged records dropped because the queue was full
 	Corrupt    uint64 // records lost to corruption, and torn records cut at start-up
+	// CorruptTotal is Corrupt plus the losses of earlier runs (saved in the queue directory).
+	CorruptTotal uint64
 }
 
 // Queue is a durable FIFO of messages in a directory. Append, Ack, Rewind and Stats may be
@@ -73,24 +75,25 @@ type Queue struct {
 	readMu sync.Mutex
 	cur    cursor // seg and off also guarded by mu, for Stats
 
-	mu        sync.Mutex
-	closed    bool
-	segs      []*segment // oldest first; the last one is the active segment
-	head      uint64
-	ring      []inflight // delivered records above head, by seq
-	early     int64      // records in ring acknowledged out of order
-	delivered uint64     // highest seq ever handed out
-	scanned   uint64     // highest seq the reader went past (read or lost)
-	rewind    bool
-	notify    chan struct{} // closed and replaced when the readable state changes
-	depth     int64
-	bytes     int64
-	accepted  uint64
-	acked     uint64
-	dropped   uint64
-	corrupt   uint64
-	unlogged  uint64 // drops not yet in a warning
-	dropLog   time.Time
+	mu                      sync.Mutex
+	closed                  bool
+	segs                    []*segment // oldest first; the last one is the active segment
+	head                    uint64
+	ring                    []inflight // delivered records above head, by seq
+	early                   int64      // records in ring acknowledged out of order
+	delivered               uint64     // highest seq ever handed out
+	scanned                 uint64     // highest seq the reader went past (read or lost)
+	rewind                  bool
+	notify                  chan struct{} // closed and replaced when the readable state changes
+	depth                   int64
+	bytes                   int64
+	accepted                uint64
+	acked                   uint64
+	dropped                 uint64
+	corrupt                 uint64
+	lostBefore, lossesSaved uint64 // losses of earlier runs; the total last saved
+	unlogged                uint64 // drops not yet in a warning
+	dropLog                 time.Time
 }
 
 // inflight is a record handed out by Next and not yet passed by the head: kept so that
@@ -132,6 +135,7 @@ func (q *Queue) Stats() Stats {
 	s := Stats{
 		Depth: q.depth - q.early, Bytes: q.bytes, Segments: len(q.segs), InFlight: len(q.ring) - int(q.early), Head: q.head,
 		Accepted: q.accepted, Acked: q.acked, Dropped: q.dropped, Corrupt: q.corrupt,
+		CorruptTotal: q.lostBefore + q.corrupt,
 	}
 	var peekSeg *segment
 	var peekOff, peekLimit int64
@@ -189,6 +193,7 @@ func (q *Queue) Close() error {
 
 	q.mu.Lock()
 	q.logDropsLocked(true)
+	q.saveLossesLocked()
 	q.mu.Unlock()
 	var errs []error
 	if err := q.ack.f.Close(); err != nil {

@@ -66,6 +66,8 @@ type Counters struct {
 	Dropped   uint64 `json:"dropped"`
 	Refused   uint64 `json:"refused"`
 	Corrupt   uint64 `json:"corrupt"`
+	// Lost is every message lost to corruption or a missing file, earlier runs included.
+	Lost uint64 `json:"lost"`
 }
 
 // TimePtr returns nil for the zero time, else &t: the form the optional times take.

@@ -39,6 +39,9 @@ type Kit struct {
 	Key      []byte // PEM
 	Policy   string // <Thing>-Policy, the policy document; "" when absent
 	Script   string // the entry the endpoint was read from, e.g. "start.sh"; "" when none
+	// BadEndpoint is the script's --endpoint value when it is not a hostname (then
+	// Endpoint is ""); import refuses such a kit rather than install half a setup.
+	BadEndpoint string
 }
 
 // thingName is what AWS IoT accepts as a thing name; it also keeps the name safe
@@ -75,6 +78,9 @@ func Read(r io.ReaderAt, size int64) (*Kit, error) {
 		if text, ok := files[dir+script]; ok {
 			k.Script = dir + script
 			k.Endpoint, k.ClientID, k.Topic = parseScript(string(text))
+			if k.Endpoint == "" {
+				k.BadEndpoint = rejectedEndpoint(string(text))
+			}
 			break
 		}
 	}

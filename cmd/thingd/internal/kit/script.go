@@ -44,6 +44,25 @@ func parseScript(text string) (endpoint, clientID, topic string) {
 	return endpoint, clientID, topic
 }
 
+// rejectedEndpoint returns the first --endpoint value the script gives that is not a
+// hostname (a URL, a shell variable, a typo), when it gives no valid one; "" otherwise.
+func rejectedEndpoint(text string) string {
+	bad := ""
+	for _, line := range commandLines(text) {
+		e := flagValue(words(line), endpointFlags)
+		if e == "" {
+			continue
+		}
+		if validHost(strings.ToLower(e)) {
+			return ""
+		}
+		if bad == "" {
+			bad = e
+		}
+	}
+	return bad
+}
+
 // commandLines joins continuation lines (\ in sh, ` in PowerShell) and drops comments.
 func commandLines(text string) []string {
 	var lines []string
