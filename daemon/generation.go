@@ -14,6 +14,7 @@ import (
 	"thingd/daemon/config"
 	"thingd/daemon/handler"
 	"thingd/daemon/session"
+	"thingd/daemon/uplink"
 	thingtls "thingd/tls"
 )
 
@@ -29,7 +30,8 @@ type generation struct {
 	session  *session.Session
 	tls      *thingtls.Client
 	handlers []handler.Handler
-	drain    *drainer
+	drain    *uplink.Uplink
+	link     *sessionLink
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 
@@ -63,8 +65,14 @@ func (d *Daemon) startGeneration(ctx context.Context, cfg *config.Config) {
 	// What the previous generation had in flight was handed out but never acknowledged:
 	// send it again from the oldest unacknowledged record.
 	d.queue.Rewind()
-	g.drain = newDrainer(d.queue, cfg.MQTT.MaxPublishRate, d.progress, log.With(zap.String("component", "drain")))
-	g.go_(func() { g.drain.run(gctx) })
+	g.link = newSessionLink()
+	g.drain = uplink.New(uplink.Options{
+		Source: d.queue, Link: g.link, Rate: cfg.MQTT.MaxPublishRate,
+		AckTimeout: uplink.AckTimeout(cfg.MQTT.Keepalive.D()),
+		Beat:       func() { d.progress.Beat("drain") },
+		Logger:     log.With(zap.String("component", "drain")),
+	})
+	g.go_(func() { g.drain.Run(gctx) })
 	for _, t := range cfg.Telemetry {
 		g.go_(func() { d.collect(gctx, g, t) })
 	}
@@ -121,7 +129,7 @@ func (d *Daemon) connect(ctx context.Context, g *generation) {
 		TLSConfig:  func() (*stdtls.Config, error) { return g.tls.Config, nil },
 		ExplainErr: func(err error) error { return g.tls.Explain(err, g.clock.Status().Synced) },
 		Logger:     d.log,
-		OnEvent:    g.drain.event,
+		OnEvent:    g.link.event,
 	}, subs)
 	if err != nil {
 		g.setErr(err.Error())
@@ -131,7 +139,7 @@ func (d *Daemon) connect(ctx context.Context, g *generation) {
 	d.mu.Lock()
 	g.session = s
 	d.mu.Unlock()
-	g.drain.setSession(s)
+	g.link.attach(s)
 	if err := s.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("session stopped", zap.Error(err))
 	}
@@ -172,8 +180,8 @@ func (d *Daemon) stopGeneration(final bool) {
 		return
 	}
 	if final {
-		g.drain.pause()
-		g.drain.waitIdle(d.o.StopTimeout)
+		g.drain.Pause()
+		g.drain.WaitIdle(d.o.StopTimeout)
 	}
 	g.cancel()
 	g.wg.Wait()

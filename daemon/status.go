@@ -37,7 +37,7 @@ func (d *Daemon) status() status.Status {
 		st.Queue.OldestAge = now.Sub(qs.OldestTime).Round(time.Second).String()
 	}
 	st.Clock = clockStatus(g.clock.Status(), now)
-	st.Counters.Published = g.drain.published.Load()
+	st.Counters.Published = g.drain.Published()
 	g.mu.Lock()
 	st.Connection.LastError = g.lastErr
 	g.mu.Unlock()

@@ -315,6 +315,7 @@ func (s *Session) noteDial(conn net.Conn, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dialConn, s.dialErr = conn, err
+	s.rememberConn(conn) // for Reconnect
 }
 
 func (s *Session) abortAttempt() {

@@ -1,0 +1,263 @@
+package uplink
+
+import (
+	"context"
+	"errors"
+	"math/rand"
+	"sync"
+	"testing"
+	"time"
+)
+
+// guard is a failure guard, never a timing assertion.
+const guard = 20 * time.Second
+
+var errLost = errors.New("session lost")
+
+// start runs an uplink over src and link; the returned stop ends it, settles what the
+// fake link still holds and waits for Run.
+func start(t *testing.T, o Options) (*Uplink, func()) {
+	t.Helper()
+	u := New(o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); u.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			o.Link.(*fakeLink).completeAll(ErrNotConnected)
+			<-done
+		})
+	}
+	t.Cleanup(stop)
+	return u, stop
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(guard)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A record is acknowledged to the queue only after its own PUBACK, whatever the order of
+// PUBACKs.
+func TestNoAckBeforePuback(t *testing.T) {
+	src := newFakeSource(5)
+	var ackMu sync.Mutex
+	var acks []uint64
+	src.onAck = func(seq uint64) { ackMu.Lock(); acks = append(acks, seq); ackMu.Unlock() }
+	link := newFakeLink()
+	start(t, Options{Source: src, Link: link})
+	waitFor(t, "5 publishes", func() bool { n, _, _ := link.stats(); return n == 5 })
+	time.Sleep(20 * time.Millisecond) // let a wrong Ack show up
+	ackMu.Lock()
+	if len(acks) != 0 {
+		t.Fatalf("acknowledged %v before any PUBACK", acks)
+	}
+	ackMu.Unlock()
+	link.mu.Lock()
+	third := link.sent[2]
+	link.mu.Unlock()
+	third.complete(nil)
+	waitFor(t, "the ack of 3", func() bool { ackMu.Lock(); defer ackMu.Unlock(); return len(acks) > 0 })
+	time.Sleep(20 * time.Millisecond)
+	ackMu.Lock()
+	defer ackMu.Unlock()
+	if len(acks) != 1 || acks[0] != 3 {
+		t.Fatalf("after the PUBACK of 3 alone, acked %v; want [3]", acks)
+	}
+}
+
+// A delivery that fails (the session was lost) is published again: the uplink rewinds the
+// source and every record ends up acknowledged.
+func TestRewindAfterLostDelivery(t *testing.T) {
+	src := newFakeSource(20)
+	link := newFakeLink()
+	var mu sync.Mutex
+	failed := false
+	link.publish = func(d *fakeDelivery) {
+		mu.Lock()
+		fail := d.seq == 7 && !failed
+		failed = failed || fail
+		mu.Unlock()
+		if fail {
+			d.complete(errLost)
+		} else {
+			d.complete(nil)
+		}
+	}
+	start(t, Options{Source: src, Link: link})
+	waitFor(t, "every record acknowledged", src.allAcked)
+	if src.rewinds == 0 {
+		t.Fatal("no rewind after a lost delivery")
+	}
+}
+
+// The window: never more than Window publishes without outcome, and every outcome returns
+// its token (otherwise the uplink stalls after Window publishes).
+func TestWindowNeverLeaks(t *testing.T) {
+	const n, window = 350, 100
+	src := newFakeSource(n)
+	link := newFakeLink()
+	link.publish = func(d *fakeDelivery) {
+		link.mu.Lock()
+		full := link.open >= window || d.seq == n // the tail never fills the window
+		link.mu.Unlock()
+		if full {
+			// Give a window that does not hold the chance to overrun before settling.
+			go func() {
+				time.Sleep(20 * time.Millisecond)
+				link.completeAll(nil)
+			}()
+		}
+	}
+	u, stop := start(t, Options{Source: src, Link: link, Window: window})
+	waitFor(t, "every record acknowledged", src.allAcked)
+	waitFor(t, "an empty window", func() bool { return u.InFlight() == 0 })
+	stop()
+	if _, _, maxOpen := link.stats(); maxOpen > window {
+		t.Fatalf("%d publishes were in flight at once; the window is %d", maxOpen, window)
+	}
+	if got := u.Published(); got != n {
+		t.Fatalf("published %d, want %d", got, n)
+	}
+}
+
+// Order: between rewinds the uplink publishes strictly in queue order, even when PUBACKs
+// come back out of order and some deliveries are lost.
+func TestPublishesInOrder(t *testing.T) {
+	const n = 400
+	src := newFakeSource(n)
+	link := newFakeLink()
+	var mu sync.Mutex
+	var rewindAt []int // len(link.sent) at each rewind
+	rng := rand.New(rand.NewSource(1))
+	var pending []*fakeDelivery
+	link.publish = func(d *fakeDelivery) {
+		mu.Lock()
+		defer mu.Unlock()
+		pending = append(pending, d)
+		if len(pending) < 4 {
+			return
+		}
+		rng.Shuffle(len(pending), func(i, j int) { pending[i], pending[j] = pending[j], pending[i] })
+		for _, p := range pending {
+			if rng.Intn(40) == 0 {
+				p.complete(errLost)
+			} else {
+				p.complete(nil)
+			}
+		}
+		pending = nil
+	}
+	rs := &rewindSpy{fakeSource: src, at: func() {
+		n, _, _ := link.stats()
+		mu.Lock()
+		rewindAt = append(rewindAt, n)
+		mu.Unlock()
+	}}
+	// Settle a short tail that never reached 4 pending.
+	stopTail := make(chan struct{})
+	tailDone := make(chan struct{})
+	go func() {
+		defer close(tailDone)
+		for {
+			select {
+			case <-stopTail:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			mu.Lock()
+			for _, p := range pending {
+				p.complete(nil)
+			}
+			pending = nil
+			mu.Unlock()
+		}
+	}()
+	defer func() { close(stopTail); <-tailDone }()
+	start(t, Options{Source: rs, Link: link, Window: 8})
+	waitFor(t, "every record acknowledged", src.allAcked)
+	seqs := link.seqs()
+	mu.Lock()
+	cuts := append([]int(nil), rewindAt...)
+	mu.Unlock()
+	if len(cuts) == 0 {
+		t.Fatal("no delivery was lost: the test proves nothing")
+	}
+	cut := 0
+	for i := 1; i < len(seqs); i++ {
+		for cut < len(cuts) && cuts[cut] <= i {
+			cut++
+		}
+		rewound := cut > 0 && cuts[cut-1] == i
+		if seqs[i] <= seqs[i-1] && !rewound {
+			t.Fatalf("published %d after %d without a rewind (publish #%d)", seqs[i], seqs[i-1], i)
+		}
+	}
+}
+
+type rewindSpy struct {
+	*fakeSource
+	at func()
+}
+
+func (r *rewindSpy) Rewind() { r.at(); r.fakeSource.Rewind() }
+
+// Lost PUBACK: a publish whose PUBACK never comes forces a reconnect after AckTimeout, and
+// the resend on the new connection settles it; nothing stalls and the window empties.
+func TestLostPubackForcesReconnect(t *testing.T) {
+	const n = 600
+	src := newFakeSource(n)
+	link := newFakeLink()
+	var mu sync.Mutex
+	var dropped []*fakeDelivery
+	reconnects := 0
+	link.publish = func(d *fakeDelivery) {
+		if d.seq%20 == 0 {
+			mu.Lock()
+			dropped = append(dropped, d) // the broker's PUBACK was lost
+			mu.Unlock()
+			return
+		}
+		d.complete(nil)
+	}
+	link.reconnect = func(string) {
+		// paho resends everything unacknowledged on the new connection: PUBACKs arrive.
+		mu.Lock()
+		reconnects++
+		ds := dropped
+		dropped = nil
+		mu.Unlock()
+		for _, d := range ds {
+			d.complete(nil)
+		}
+	}
+	u, stop := start(t, Options{Source: src, Link: link, AckTimeout: 30 * time.Millisecond})
+	waitFor(t, "every record acknowledged", src.allAcked)
+	waitFor(t, "an empty window", func() bool { return u.InFlight() == 0 })
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if reconnects == 0 {
+		t.Fatal("no reconnect although PUBACKs were lost")
+	}
+	if u.LateAcks() == 0 {
+		t.Fatal("late PUBACKs were not counted")
+	}
+}
+
+func TestAckTimeout(t *testing.T) {
+	if got := AckTimeout(5 * time.Second); got != MinAckTimeout {
+		t.Errorf("AckTimeout(5s) = %v, want %v", got, MinAckTimeout)
+	}
+	if got := AckTimeout(60 * time.Second); got != 2*time.Minute {
+		t.Errorf("AckTimeout(60s) = %v, want 2m", got)
+	}
+}
