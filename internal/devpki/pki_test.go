@@ -51,7 +51,7 @@ func TestNew(t *testing.T) {
 				if fi.Mode().Perm() != 0o600 {
 					t.Errorf("%s has mode %v, want 0600", c.key, fi.Mode().Perm())
 				}
-				pair, err := tls.LoadX509KeyPair(c.cert, c.key)
+				pair, err := loadPair(c.cert, c.key)
 				if err != nil {
 					t.Fatalf("load %s: %v", c.cert, err)
 				}
@@ -109,9 +109,19 @@ func TestNewUnwritableDir(t *testing.T) {
 
 func pairCN(t *testing.T, cert, key string) string {
 	t.Helper()
-	pair, err := tls.LoadX509KeyPair(cert, key)
+	pair, err := loadPair(cert, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return pair.Leaf.Subject.CommonName
+}
+
+// loadPair loads a key pair with its parsed leaf: in a go 1.22 module LoadX509KeyPair leaves
+// Leaf nil (GODEBUG x509keypairleaf=0).
+func loadPair(cert, key string) (tls.Certificate, error) {
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err == nil && pair.Leaf == nil {
+		pair.Leaf, err = x509.ParseCertificate(pair.Certificate[0])
+	}
+	return pair, err
 }

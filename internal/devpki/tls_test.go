@@ -91,8 +91,14 @@ func clientTLS(t *testing.T, p, issuer *devpki.PKI) *tls.Config {
 
 // handshake runs both sides over a pipe and returns the first error of either: under TLS 1.3
 // only the server sees a refused client certificate.
+//
+// A loopback TCP pair, not net.Pipe: a pipe has no buffer, so a side writing its alert while the
+// other writes its last flight blocks both forever.
 func handshake(srv, cli *tls.Config) error {
-	a, b := net.Pipe()
+	a, b, err := tcpPair()
+	if err != nil {
+		return err
+	}
 	defer a.Close()
 	defer b.Close()
 	serverErr := make(chan error, 1)
@@ -107,7 +113,7 @@ func handshake(srv, cli *tls.Config) error {
 		serverErr <- err
 	}()
 	c := tls.Client(b, cli)
-	err := c.Handshake()
+	err = c.Handshake()
 	if err == nil {
 		_, err = c.Read(make([]byte, 1))
 	}
@@ -116,4 +122,22 @@ func handshake(srv, cli *tls.Config) error {
 		return sErr
 	}
 	return err
+}
+
+func tcpPair() (net.Conn, net.Conn, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer l.Close()
+	b, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := l.Accept()
+	if err != nil {
+		b.Close()
+		return nil, nil, err
+	}
+	return a, b, nil
 }
