@@ -11,6 +11,7 @@ type Delivery struct {
 	done chan struct{}
 	once sync.Once
 	err  error
+	sendOnce bool // PublishOnce: failed, not resent, when its connection ends
 }
 
 func newDelivery() *Delivery { return &Delivery{done: make(chan struct{})} }

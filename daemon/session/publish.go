@@ -22,6 +22,10 @@ import (
 // busy, at most ConnectTimeout. paho keeps payload (no copy) until the PUBACK to resend it,
 // so the caller must not modify it before the Delivery is done.
 func (s *Session) Publish(ctx context.Context, topic string, qos byte, payload []byte) (*Delivery, error) {
+	return s.publish(ctx, topic, qos, payload, false)
+}
+
+func (s *Session) publish(ctx context.Context, topic string, qos byte, payload []byte, once bool) (*Delivery, error) {
 	if qos > 1 {
 		return nil, fmt.Errorf("publish to %s: QoS %d is not supported (AWS IoT supports 0 and 1)", topic, qos)
 	}
@@ -29,6 +33,7 @@ func (s *Session) Publish(ctx context.Context, topic string, qos byte, payload [
 		return nil, err
 	}
 	d := newDelivery()
+	d.sendOnce = once
 	// pubMu only guards the choice of client: paho's Publish can block for the write timeout
 	// on a dying connection, and holding pubMu across it would keep serve from installing
 	// the next connection that long.

@@ -161,6 +161,7 @@ func (s *Session) Run(ctx context.Context) error {
 		if !lost {
 			return nil
 		}
+		s.store.dropOnce(ErrConnectionLost)
 		s.backoff.ConnectionEnded(lasted, s.store.acked.Load()+s.handled.Load() > deliveredBefore)
 		if s.flap.dropped(lasted) {
 			s.log.Warn("the broker keeps closing the connection right after accepting it",

@@ -78,6 +78,11 @@ type Options struct {
 	// Beat is called at least every few seconds while Run runs (the watchdog).
 	Beat   func()
 	Logger *zap.Logger
+	// DeadLetters takes a message the broker refused MaxStrikes times (see probe.go); nil
+	// keeps sending it.
+	DeadLetters DeadLetters
+	// Now is the clock of the strike window; nil means time.Now.
+	Now func() time.Time
 }
 
 // Uplink is the drain loop. Run it once.
@@ -95,6 +100,9 @@ type Uplink struct {
 
 	warnMu   sync.Mutex
 	lastWarn time.Time
+
+	strikes      strikes // Run's own
+	deadLettered atomic.Uint64
 }
 
 // New prepares an Uplink.
@@ -107,6 +115,9 @@ func New(o Options) *Uplink {
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	u := &Uplink{o: o, log: o.Logger, window: make(chan struct{}, o.Window)}
 	if o.Rate > 0 {
@@ -130,6 +141,11 @@ func (u *Uplink) Run(ctx context.Context) {
 	defer u.inflight.Wait()
 	var held *queue.Record // taken from the source, not yet handed to the link
 	var next time.Time     // pacing
+	// After a lost delivery every record up to probeTo (the newest handed to the link
+	// before the loss) is sent alone, oldest first, so the one that kills the connection
+	// is found whatever else was in flight (probe.go).
+	probe := false
+	var sentTo, probeTo uint64
 	period := beatPeriod{parent: ctx}
 	defer period.stop()
 	for ctx.Err() == nil {
@@ -154,6 +170,7 @@ func (u *Uplink) Run(ctx context.Context) {
 			u.lost.Store(false)
 			u.o.Source.Rewind()
 			held = nil
+			probe, probeTo = true, sentTo
 		}
 		if held == nil {
 			rec, err := u.o.Source.Next(period.current())
@@ -175,6 +192,8 @@ func (u *Uplink) Run(ctx context.Context) {
 		if !u.acquire(ctx) {
 			continue
 		}
+		probe = probe && held.Seq <= probeTo
+		sentAt := u.o.Now()
 		dl, err := u.o.Link.Publish(ctx, held.Topic, held.QoS, held.Payload)
 		if err != nil {
 			<-u.window
@@ -189,15 +208,20 @@ func (u *Uplink) Run(ctx context.Context) {
 		}
 		rec := *held
 		held = nil
+		sentTo = max(sentTo, rec.Seq)
 		u.inflight.Add(1)
-		go u.watch(rec, dl)
+		if !probe {
+			go u.watch(rec, dl, nil)
+			continue
+		}
+		u.probe(ctx, rec, dl, sentAt)
 	}
 }
 
 // watch waits for one delivery's outcome, returns its window token and acknowledges it
 // to the source only on success. A PUBACK missing past AckTimeout forces a reconnect; the
 // delivery stays in the window until paho's resend on the next connection settles it.
-func (u *Uplink) watch(rec queue.Record, dl Delivery) {
+func (u *Uplink) watch(rec queue.Record, dl Delivery, out chan<- error) {
 	defer u.inflight.Done()
 	defer func() { <-u.window }()
 	var deadline <-chan time.Time
@@ -214,6 +238,9 @@ func (u *Uplink) watch(rec queue.Record, dl Delivery) {
 				u.published.Add(1)
 			} else {
 				u.lost.Store(true)
+			}
+			if out != nil {
+				out <- dl.Err()
 			}
 			return
 		case <-deadline:
