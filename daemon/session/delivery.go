@@ -8,9 +8,9 @@ import (
 // Delivery is the outcome of one Publish: for QoS1 the broker's PUBACK, for QoS0 the write
 // to the connection.
 type Delivery struct {
-	done chan struct{}
-	once sync.Once
-	err  error
+	done     chan struct{}
+	once     sync.Once
+	err      error
 	sendOnce bool // PublishOnce: failed, not resent, when its connection ends
 }
 
