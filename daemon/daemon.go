@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"thingd/daemon/config"
+	"thingd/daemon/deadletter"
 	"thingd/daemon/local"
 	"thingd/daemon/queue"
 	"thingd/daemon/session"
@@ -38,6 +39,7 @@ type Daemon struct {
 	log      *zap.Logger
 	notify   *systemd.Notifier
 	queue    *queue.Queue
+	dead     *deadletter.Store
 	server   *local.Server
 	progress *systemd.Progress
 
@@ -75,6 +77,9 @@ func (d *Daemon) run(ctx context.Context) error {
 			d.log.Error("close queue", zap.Error(err))
 		}
 	}()
+	if err := d.openDeadLetters(cfg.Queue.Dir); err != nil {
+		return err
+	}
 	d.server = &local.Server{Path: cfg.Local.Socket, Thing: d.thing, Backend: d, Logger: d.log.With(zap.String("component", "local"))}
 	if err := d.server.Listen(); err != nil {
 		return err

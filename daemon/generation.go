@@ -68,9 +68,10 @@ func (d *Daemon) startGeneration(ctx context.Context, cfg *config.Config) {
 	g.link = newSessionLink()
 	g.drain = uplink.New(uplink.Options{
 		Source: d.queue, Link: g.link, Rate: cfg.MQTT.MaxPublishRate,
-		AckTimeout: uplink.AckTimeout(cfg.MQTT.Keepalive.D()),
-		Beat:       func() { d.progress.Beat("drain") },
-		Logger:     log.With(zap.String("component", "drain")),
+		AckTimeout:  uplink.AckTimeout(cfg.MQTT.Keepalive.D()),
+		Beat:        func() { d.progress.Beat("drain") },
+		DeadLetters: deadLetterSink{d.dead},
+		Logger:      log.With(zap.String("component", "drain")),
 	})
 	g.go_(func() { g.drain.Run(gctx) })
 	for _, t := range cfg.Telemetry {

@@ -69,7 +69,7 @@ func (l *sessionLink) Publish(ctx context.Context, topic string, qos byte, paylo
 	if s == nil {
 		return nil, uplink.ErrNotConnected
 	}
-	dl, err := s.Publish(ctx, topic, qos, payload)
+	dl, err := s.PublishOnce(ctx, topic, qos, payload) // the uplink resends by itself (uplink/probe.go)
 	if err != nil {
 		if errors.Is(err, session.ErrNotConnected) {
 			return nil, fmt.Errorf("%w: %w", uplink.ErrNotConnected, err)

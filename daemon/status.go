@@ -28,6 +28,7 @@ func (d *Daemon) status() status.Status {
 	if d.server != nil {
 		door = d.server.Counters()
 	}
+	st.DeadLetters = d.deadLetterStatus()
 	st.Counters = status.Counters{Accepted: qs.Accepted, Dropped: qs.Dropped, Refused: door.Refused, Corrupt: qs.Corrupt, Lost: qs.CorruptTotal}
 	if g == nil {
 		return st

@@ -52,10 +52,12 @@ func ReadRequest(r *bufio.Reader) (Request, error) {
 		return Request{Verb: verb}, nil
 	case "PUB":
 		return readPub(r, rest)
+	case "DEADLETTER":
+		return readDeadLetter(rest)
 	case "":
 		return Request{}, fmt.Errorf("%w: empty request line", ErrProtocol)
 	default:
-		return Request{}, fmt.Errorf("%w: unknown request %q (want PUB or STATUS)", ErrProtocol, truncate(verb))
+		return Request{}, fmt.Errorf("%w: unknown request %q (want PUB, STATUS or DEADLETTER)", ErrProtocol, truncate(verb))
 	}
 }
 

@@ -234,7 +234,7 @@ func (s *Server) process(ctx context.Context, batch []Request) []Response {
 		thing = s.Thing()
 	}
 	for i, req := range batch {
-		if req.Verb == "STATUS" {
+		if req.Verb == "STATUS" || req.Verb == "DEADLETTER" {
 			continue
 		}
 		req.Topic = strings.ReplaceAll(req.Topic, "{thing}", thing)
@@ -263,6 +263,9 @@ func (s *Server) process(ctx context.Context, batch []Request) []Response {
 	}
 	// STATUS is answered after the publishes before it, so it reflects them.
 	for i, req := range batch {
+		if req.Verb == "DEADLETTER" {
+			resps[i] = s.deadLetter(ctx, req)
+		}
 		if req.Verb == "STATUS" {
 			b, err := json.Marshal(s.Backend.Status())
 			if err != nil {

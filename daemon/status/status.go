@@ -14,16 +14,17 @@ import (
 
 // Status is the document `thingd status --json` prints; the local API's STATUS returns it.
 type Status struct {
-	Version       string     `json:"version"`
-	Thing         string     `json:"thing"`
-	Endpoint      string     `json:"endpoint"`
-	Uptime        string     `json:"uptime"`
-	Connection    Connection `json:"connection"`
-	Clock         Clock      `json:"clock"`
-	Queue         Queue      `json:"queue"`
-	Counters      Counters   `json:"counters"`
-	Subscriptions []string   `json:"subscriptions"`
-	ReloadError   string     `json:"reload_error,omitempty"`
+	Version       string      `json:"version"`
+	Thing         string      `json:"thing"`
+	Endpoint      string      `json:"endpoint"`
+	Uptime        string      `json:"uptime"`
+	Connection    Connection  `json:"connection"`
+	Clock         Clock       `json:"clock"`
+	Queue         Queue       `json:"queue"`
+	Counters      Counters    `json:"counters"`
+	DeadLetters   DeadLetters `json:"dead_letters"`
+	Subscriptions []string    `json:"subscriptions"`
+	ReloadError   string      `json:"reload_error,omitempty"`
 }
 
 // Connection is the MQTT session. Times that have not happened are nil, so JSON omits
@@ -115,6 +116,7 @@ func (s Status) Line() string {
 		fmt.Fprintf(&b, " (oldest %s)", s.Queue.OldestAge)
 	}
 	fmt.Fprintf(&b, "; published %d", s.Counters.Published)
+	b.WriteString(s.DeadLetters.line())
 	return b.String()
 }
 
@@ -152,6 +154,7 @@ func (s Status) Text() string {
 	}
 	fmt.Fprintln(&w)
 	fmt.Fprintf(&w, "counters    %s\n", strings.Join(s.Counters.pairs(), ", "))
+	w.WriteString(s.DeadLetters.text())
 	subs := strings.Join(s.Subscriptions, ", ")
 	if subs == "" {
 		subs = "(none)"
