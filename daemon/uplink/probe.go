@@ -19,7 +19,10 @@ import (
 // connection that dies within StrikeWindow of that lone publish, without its PUBACK, is a
 // strike against the record; MaxStrikes strikes in a row move it to the dead letters and
 // the line flows on. A PUBACK ends the probe and clears the strikes. A connection lost
-// before the record was sent, or long after (a lost PUBACK, a network outage), is no strike.
+// before the record was sent, or long after (a lost PUBACK, a network outage), is no strike,
+// and a lone publish without outcome after StrikeWindow reopens the window (the connection
+// is alive; the AckTimeout handles its PUBACK). A connection the uplink dropped itself for
+// a late PUBACK starts no lone resends.
 const (
 	StrikeWindow = 5 * time.Second
 	MaxStrikes   = 3
@@ -47,6 +50,9 @@ func (s *strikes) add(seq uint64) int {
 	return s.n
 }
 
+// LoneResends counts records sent alone after a lost connection, to find a refused one.
+func (u *Uplink) LoneResends() uint64 { return u.lone.Load() }
+
 // DeadLettered counts records moved to the dead letters since start.
 func (u *Uplink) DeadLettered() uint64 { return u.deadLettered.Load() }
 
@@ -54,8 +60,14 @@ func (u *Uplink) DeadLettered() uint64 { return u.deadLettered.Load() }
 // Run rewinds, and the oldest unacknowledged record is probed on the next connection: rec
 // again, or the one after it once rec is in the dead letters.
 func (u *Uplink) probe(ctx context.Context, rec queue.Record, dl Delivery, sent time.Time) {
+	u.lone.Add(1)
 	out := make(chan error, 1)
 	go u.watch(rec, dl, out)
+	// A refusal closes the connection at once; a lone publish still open after the strike
+	// window went out on a live connection (its PUBACK is late or lost: the AckTimeout
+	// deals with that), so the window opens again rather than wait for it.
+	alive := time.NewTimer(StrikeWindow)
+	defer alive.Stop()
 	var err error
 	for waiting := true; waiting; {
 		t := time.NewTimer(beatEvery)
@@ -63,6 +75,9 @@ func (u *Uplink) probe(ctx context.Context, rec queue.Record, dl Delivery, sent 
 		case err = <-out:
 			waiting = false
 		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-alive.C:
 			t.Stop()
 			return
 		case <-t.C:

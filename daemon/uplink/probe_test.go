@@ -111,6 +111,9 @@ func TestPoisonMessageIsDeadLettered(t *testing.T) {
 	if got := u.Published(); got != n-1 {
 		t.Fatalf("published %d, want %d", got, n-1)
 	}
+	if u.LoneResends() < MaxStrikes {
+		t.Fatalf("%d lone resends, want at least %d", u.LoneResends(), MaxStrikes)
+	}
 	if u.DeadLettered() != 1 {
 		t.Fatalf("DeadLettered %d, want 1", u.DeadLettered())
 	}
@@ -173,5 +176,48 @@ func TestPubackClearsStrikes(t *testing.T) {
 	waitFor(t, "every record acknowledged", src.allAcked)
 	if got := dead.seqs(); len(got) != 0 {
 		t.Fatalf("dead-lettered %v; no record failed %d times in a row", got, MaxStrikes)
+	}
+}
+
+// A connection the uplink dropped itself because a PUBACK was late was alive: its failed
+// deliveries are sent again in the window, not one at a time (which would cost a round trip
+// each, on every lost PUBACK).
+func TestForcedReconnectSendsNothingAlone(t *testing.T) {
+	const n = 400
+	src := newFakeSource(n)
+	link := newFakeLink()
+	var mu sync.Mutex
+	sends := map[uint64]int{}
+	var held []*fakeDelivery
+	link.publish = func(d *fakeDelivery) {
+		mu.Lock()
+		sends[d.seq]++
+		drop := d.seq%20 == 0 && sends[d.seq] == 1
+		if drop {
+			held = append(held, d) // the broker's PUBACK was lost
+		}
+		mu.Unlock()
+		if !drop {
+			d.complete(nil)
+		}
+	}
+	link.reconnect = func(string) {
+		// The session fails what had no PUBACK when the connection ends (PublishOnce).
+		mu.Lock()
+		ds := held
+		held = nil
+		mu.Unlock()
+		for _, d := range ds {
+			d.complete(errLost)
+		}
+	}
+	u, stop := start(t, Options{Source: src, Link: link, AckTimeout: 30 * time.Millisecond, DeadLetters: &fakeDeadLetters{}})
+	waitFor(t, "every record acknowledged", src.allAcked)
+	stop()
+	if u.LateAcks() == 0 {
+		t.Fatal("no PUBACK was late: the test proves nothing")
+	}
+	if got := u.LoneResends(); got != 0 {
+		t.Fatalf("%d records were sent alone after reconnects the uplink forced itself", got)
 	}
 }

@@ -94,6 +94,7 @@ type Uplink struct {
 	window    chan struct{} // one token per publish in flight
 	inflight  sync.WaitGroup
 	lost      atomic.Bool // a delivery failed: rewind before publishing more
+	forced    atomic.Bool // the uplink dropped the connection itself (a late PUBACK)
 	paused    atomic.Bool
 	published atomic.Uint64
 	ackLate   atomic.Uint64
@@ -103,6 +104,7 @@ type Uplink struct {
 
 	strikes      strikes // Run's own
 	deadLettered atomic.Uint64
+	lone         atomic.Uint64 // publishes sent alone after a loss
 }
 
 // New prepares an Uplink.
@@ -170,7 +172,9 @@ func (u *Uplink) Run(ctx context.Context) {
 			u.lost.Store(false)
 			u.o.Source.Rewind()
 			held = nil
-			probe, probeTo = true, sentTo
+			// A connection we dropped ourselves for a late PUBACK was alive: nothing on it
+			// was refused, so there is nothing to find.
+			probe, probeTo = !u.forced.Swap(false), sentTo
 		}
 		if held == nil {
 			rec, err := u.o.Source.Next(period.current())
@@ -246,6 +250,7 @@ func (u *Uplink) watch(rec queue.Record, dl Delivery, out chan<- error) {
 		case <-deadline:
 			u.ackLate.Add(1)
 			u.warnLate(rec)
+			u.forced.Store(true)
 			u.o.Link.Reconnect(fmt.Sprintf("no PUBACK for queued message %d (%s) within %v", rec.Seq, rec.Topic, u.o.AckTimeout))
 		}
 	}
