@@ -39,7 +39,8 @@ type Daemon struct {
 	log      *zap.Logger
 	notify   *systemd.Notifier
 	queue    *queue.Queue
-	dead     *deadletter.Store
+	dead     *deadletter.Store // nil when it could not be opened (deadErr says why)
+	deadErr  error
 	server   *local.Server
 	progress *systemd.Progress
 
@@ -77,9 +78,7 @@ func (d *Daemon) run(ctx context.Context) error {
 			d.log.Error("close queue", zap.Error(err))
 		}
 	}()
-	if err := d.openDeadLetters(cfg.Queue.Dir); err != nil {
-		return err
-	}
+	d.openDeadLetters(cfg.Queue.Dir)
 	d.server = &local.Server{Path: cfg.Local.Socket, Thing: d.thing, Backend: d, Logger: d.log.With(zap.String("component", "local"))}
 	if err := d.server.Listen(); err != nil {
 		return err

@@ -5,22 +5,35 @@ import (
 	"fmt"
 	"slices"
 
+	"go.uber.org/zap"
+
 	"thingd/daemon/deadletter"
 	"thingd/daemon/queue"
 	"thingd/daemon/status"
+	"thingd/daemon/uplink"
 )
 
-// openDeadLetters opens the store of messages the broker refused, beside the queue.
-func (d *Daemon) openDeadLetters(queueDir string) error {
+// openDeadLetters opens the store of messages the broker refused, beside the queue. A store
+// that cannot be opened is logged, and the daemon runs without one (a refused message is
+// then resent, as before there were dead letters) rather than not at all.
+func (d *Daemon) openDeadLetters(queueDir string) {
 	s, err := deadletter.Open(deadletter.DefaultPath(queueDir), deadletter.Options{Logger: d.log})
 	if err != nil {
-		return fmt.Errorf("open dead letters: %w", err)
+		d.deadErr = err
+		d.log.Error("no dead-letter store: a message the broker refuses will block the queue", zap.Error(err))
+		return
 	}
 	d.dead = s
-	return nil
 }
 
-// deadLetterSink is the uplink's way into the store.
+// deadLetterSink is the uplink's way into the store; nil when there is none.
+func (d *Daemon) deadLetterSink() uplink.DeadLetters {
+	if d.dead == nil {
+		return nil
+	}
+	return deadLetterSink{d.dead}
+}
+
 type deadLetterSink struct{ s *deadletter.Store }
 
 func (k deadLetterSink) Add(rec queue.Record, strikes int, reason string) error {
@@ -29,6 +42,9 @@ func (k deadLetterSink) Add(rec queue.Record, strikes int, reason string) error 
 }
 
 func (d *Daemon) deadLetterStatus() status.DeadLetters {
+	if d.dead == nil {
+		return status.DeadLetters{}
+	}
 	st := d.dead.Stats()
 	out := status.DeadLetters{Count: st.Count, Dropped: st.Dropped}
 	if l := st.Last; l != nil {
@@ -40,6 +56,9 @@ func (d *Daemon) deadLetterStatus() status.DeadLetters {
 // DeadLetters implements local.DeadLetterBackend. Retry queues the letters again (durably)
 // before it takes them out of the store: a crash in between leaves a duplicate, never a loss.
 func (d *Daemon) DeadLetters(ctx context.Context, op string, seqs []uint64) (any, error) {
+	if d.dead == nil {
+		return nil, fmt.Errorf("this thingd runs without a dead-letter store: %w", d.deadErr)
+	}
 	match := func(l deadletter.Letter) bool { return seqs == nil || slices.Contains(seqs, l.Seq) }
 	var picked []deadletter.Letter
 	for _, l := range d.dead.List() {

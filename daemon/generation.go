@@ -70,7 +70,7 @@ func (d *Daemon) startGeneration(ctx context.Context, cfg *config.Config) {
 		Source: d.queue, Link: g.link, Rate: cfg.MQTT.MaxPublishRate,
 		AckTimeout:  uplink.AckTimeout(cfg.MQTT.Keepalive.D()),
 		Beat:        func() { d.progress.Beat("drain") },
-		DeadLetters: deadLetterSink{d.dead},
+		DeadLetters: d.deadLetterSink(),
 		Logger:      log.With(zap.String("component", "drain")),
 	})
 	g.go_(func() { g.drain.Run(gctx) })

@@ -82,7 +82,15 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	letters, good, err := parseFile(data)
 	if err != nil {
-		return nil, fmt.Errorf("dead letters %s: %w (move the file away; thingd starts a new one)", path, err)
+		// Not ours, or its header is damaged: keep it for a person, start a new store, and
+		// never let this file keep the device from delivering.
+		aside := fmt.Sprintf("%s.bad-%d", path, time.Now().Unix())
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, fmt.Errorf("dead letters %s: %w, and it cannot be moved aside: %w", path, err, rerr)
+		}
+		s.log.Error("dead-letter file is not readable as one; moved it aside and started a new one",
+			zap.String("file", path), zap.String("moved_to", aside), zap.Error(err))
+		return s, nil
 	}
 	s.letters, s.bytes = letters, int64(good)
 	if good < len(data) {

@@ -113,14 +113,34 @@ func TestTornLastRecordIgnored(t *testing.T) {
 	}
 }
 
-// A file that is not ours is an error naming it, never silently replaced.
-func TestForeignFileRefused(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "x")
-	if err := os.WriteFile(path, []byte("hello, this is not a dead-letter file"), 0o600); err != nil {
+// A file that is not ours is moved aside (kept for a person) and a new store starts: a bad
+// file must never keep the device from delivering.
+func TestForeignFileMovedAside(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x")
+	foreign := []byte("hello, this is not a dead-letter file")
+	if err := os.WriteFile(path, foreign, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(path, Options{}); err == nil || !bytes.Contains([]byte(err.Error()), []byte(path)) {
-		t.Fatalf("Open of a foreign file: %v", err)
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.List()); n != 0 {
+		t.Fatalf("%d letters from a foreign file", n)
+	}
+	if err := s.Add(letter(1)); err != nil {
+		t.Fatal(err)
+	}
+	aside, _ := filepath.Glob(path + ".bad-*")
+	if len(aside) != 1 {
+		t.Fatalf("moved aside: %v", aside)
+	}
+	if got, _ := os.ReadFile(aside[0]); !bytes.Equal(got, foreign) {
+		t.Fatalf("the file moved aside holds %q", got)
+	}
+	if got := seqs(open(t, path, Options{}).List()); len(got) != 1 {
+		t.Fatalf("new store holds %v", got)
 	}
 }
 
