@@ -36,7 +36,7 @@ type Jobs struct {
 	minute time.Duration
 
 	mu      sync.Mutex
-	b       *Broker
+	send    func(Message) // where notifications go: the broker, or a test's function
 	things  map[string][]*Execution
 	next    map[string]string // thing -> jobId last announced on notify-next ("" none)
 	timers  map[*time.Timer]struct{}
@@ -56,8 +56,14 @@ func NewJobs(o JobsOptions) *Jobs {
 // Attach gives the service the broker it publishes notifications through; call it right
 // after Start.
 func (j *Jobs) Attach(b *Broker) {
+	j.Deliver(func(m Message) { _ = b.Publish(m.Topic, m.Payload, m.QoS) })
+}
+
+// Deliver sends the service's notifications (notify, notify-next) to f instead of a broker,
+// for a unit test that drives Handle itself. f is called without the service's lock held.
+func (j *Jobs) Deliver(f func(Message)) {
 	j.mu.Lock()
-	j.b = b
+	j.send = f
 	j.mu.Unlock()
 }
 
@@ -350,19 +356,19 @@ func (j *Jobs) armTimer(e *Execution, at time.Time) {
 			j.transition(e, StatusTimedOut, nil, now)
 		}
 		notes := j.notifications(e.ThingName, before, now)
-		b := j.b
+		send := j.send
 		j.mu.Unlock()
-		j.publish(b, notes)
+		publish(send, notes)
 	})
 	j.timers[t] = struct{}{}
 }
 
-func (j *Jobs) publish(b *Broker, msgs []Message) {
-	if b == nil {
+func publish(send func(Message), msgs []Message) {
+	if send == nil {
 		return
 	}
 	for _, m := range msgs {
-		_ = b.Publish(m.Topic, m.Payload, m.QoS)
+		send(m)
 	}
 }
 
@@ -431,12 +437,12 @@ func (j *Jobs) AddJob(thing, jobID string, document []byte, o JobOptions) error 
 		inProgressTO: o.InProgressTimeoutMinutes}
 	j.things[thing] = append(j.things[thing], e)
 	notes := j.notifications(thing, before, now)
-	b := j.b
+	send := j.send
 	j.mu.Unlock()
-	if b == nil {
+	if send == nil {
 		return fmt.Errorf("awsiot jobs: not attached to a broker; call Attach(b) after Start")
 	}
-	j.publish(b, notes)
+	publish(send, notes)
 	return nil
 }
 

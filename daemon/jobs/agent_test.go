@@ -1,0 +1,340 @@
+package jobs
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"thingd/daemon/handler"
+	"thingd/daemon/session"
+	"thingd/internal/testbed/awsiot"
+)
+
+// cloud is the testbed's AWS IoT Jobs service driven in process: the agent's publishes go
+// to its Handle and the answers and notifications come straight back, no MQTT in between.
+type cloud struct {
+	*awsiot.Jobs
+	mu    sync.Mutex
+	agent *Agent
+}
+
+func newCloud(t *testing.T, minute time.Duration) *cloud {
+	c := &cloud{Jobs: awsiot.NewJobs(awsiot.JobsOptions{Minute: minute})}
+	c.Deliver(c.toAgent)
+	t.Cleanup(c.Close)
+	return c
+}
+
+func (c *cloud) toAgent(m awsiot.Message) {
+	c.mu.Lock()
+	a := c.agent
+	c.mu.Unlock()
+	if a != nil {
+		_ = a.inbound(context.Background(), m.Topic, m.Payload)
+	}
+}
+
+func (c *cloud) publish(_ context.Context, topic string, payload []byte) error {
+	replies, _ := c.Handle("pi", topic, payload)
+	for _, r := range replies {
+		c.toAgent(r)
+	}
+	return nil
+}
+
+// runner is a fake Runner recording every call; do decides each outcome.
+type runner struct {
+	mu    sync.Mutex
+	calls [][]string
+	envs  [][]string
+	stdin [][]byte
+	times []time.Duration
+	do    func(ctx context.Context, argv []string) (handler.Result, error)
+}
+
+func (r *runner) run(ctx context.Context, argv []string, timeout time.Duration, env []string, stdin []byte) (handler.Result, error) {
+	r.mu.Lock()
+	r.calls = append(r.calls, argv)
+	r.envs = append(r.envs, env)
+	r.stdin = append(r.stdin, stdin)
+	r.times = append(r.times, timeout)
+	do := r.do
+	r.mu.Unlock()
+	if do == nil {
+		return handler.Result{}, nil
+	}
+	return do(ctx, argv)
+}
+
+func (r *runner) Calls() [][]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.calls)
+}
+
+type fixture struct {
+	dir   string
+	cloud *cloud
+	run   *runner
+}
+
+var testHandlers = []Handler{
+	{Operation: "hello", Exec: []string{"/usr/lib/hello", "--flag"}, Timeout: time.Minute},
+	{Operation: "reboot.sh", Exec: []string{"/usr/lib/reboot"}, Timeout: time.Minute, Reboot: true},
+	{Operation: "download-file.sh", Exec: []string{"/usr/lib/download"}, Timeout: time.Minute},
+	{Operation: OpRunCommand, Exec: []string{"/usr/bin/env", "--"}, Timeout: time.Minute},
+}
+
+func newFixture(t *testing.T, minute time.Duration) *fixture {
+	f := &fixture{dir: t.TempDir(), cloud: newCloud(t, minute), run: &runner{}}
+	f.setBoot(t, "boot-1")
+	return f
+}
+
+func (f *fixture) setBoot(t *testing.T, id string) {
+	if err := os.WriteFile(filepath.Join(f.dir, "boot_id"), []byte(id+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// start runs an agent (a thingd run) until the returned stop is called.
+func (f *fixture) start(t *testing.T) (stop func()) {
+	t.Helper()
+	a, err := New(Options{Thing: "pi", Handlers: testHandlers, StateFile: filepath.Join(f.dir, "jobs.json"),
+		BootIDFile: filepath.Join(f.dir, "boot_id"), Publish: f.cloud.publish, Run: f.run.run, RequestTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cloud.mu.Lock()
+	f.cloud.agent = a
+	f.cloud.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.Run(ctx)
+	}()
+	a.Event(session.Event{Kind: session.EventSubscribed})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			f.cloud.mu.Lock()
+			f.cloud.agent = nil
+			f.cloud.mu.Unlock()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func (f *fixture) add(t *testing.T, id, doc string, o awsiot.JobOptions) {
+	t.Helper()
+	if err := f.cloud.AddJob("pi", id, []byte(doc), o); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) wait(t *testing.T, id, status string) awsiot.Execution {
+	t.Helper()
+	e, err := f.cloud.WaitStatus("pi", id, status, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (f *fixture) stateGone(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(f.dir, "jobs.json")); os.IsNotExist(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the job state file is still there after the job concluded")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestJobRunsAndSucceeds: a queued job (old schema) is taken with start-next, reported
+// IN_PROGRESS, its handler runs once with the configured argv plus the document's args, the
+// document on stdin and the job in the environment, and it is reported SUCCEEDED with the
+// exit code and the output, using expectedVersion (no update was refused).
+func TestJobRunsAndSucceeds(t *testing.T) {
+	f := newFixture(t, 0)
+	f.run.do = func(context.Context, []string) (handler.Result, error) {
+		return handler.Result{ExitCode: 0, Stdout: "done\nall good\n"}, nil
+	}
+	f.start(t)
+	f.add(t, "job1", `{"operation":"hello","args":["a b","$(rm -rf /)"]}`, awsiot.JobOptions{})
+	e := f.wait(t, "job1", awsiot.StatusSucceeded)
+	calls := f.run.Calls()
+	if len(calls) != 1 || !slices.Equal(calls[0], []string{"/usr/lib/hello", "--flag", "a b", "$(rm -rf /)"}) {
+		t.Fatalf("runs %q", calls)
+	}
+	if !strings.Contains(string(f.run.stdin[0]), `"operation":"hello"`) || !slices.Contains(f.run.envs[0], "THINGD_JOB_ID=job1") {
+		t.Fatalf("stdin %s env %q", f.run.stdin[0], f.run.envs[0])
+	}
+	if e.StatusDetails["exitCode"] != "0" || e.StatusDetails["stdout"] != "done | all good" || e.StatusDetails["operation"] != "hello" {
+		t.Fatalf("statusDetails %v", e.StatusDetails)
+	}
+	if want := []string{"QUEUED", "IN_PROGRESS", "IN_PROGRESS", "SUCCEEDED"}; !slices.Equal(e.History, want) || len(e.Rejected) != 0 {
+		t.Fatalf("history %v (want %v), rejected %v", e.History, want, e.Rejected)
+	}
+	f.stateGone(t)
+}
+
+// TestFailingHandlerReportedFailed: a handler exiting 3 after a long, multi-line output is
+// reported FAILED with exitCode 3 and the tail of its output, within AWS's statusDetails
+// limits (the service refuses anything else), and the next job still runs.
+func TestFailingHandlerReportedFailed(t *testing.T) {
+	f := newFixture(t, 0)
+	long := strings.Repeat("noise\tline\n", 500) + "fatal: disk full\n"
+	f.run.do = func(_ context.Context, argv []string) (handler.Result, error) {
+		if argv[len(argv)-1] == "bad" {
+			return handler.Result{ExitCode: 3, Stderr: long, Stdout: "\x1b[31mred\x1b[0m"}, errExit3
+		}
+		return handler.Result{}, nil
+	}
+	f.start(t)
+	f.add(t, "bad", `{"operation":"hello","args":["bad"]}`, awsiot.JobOptions{})
+	f.add(t, "good", `{"operation":"hello","args":["good"]}`, awsiot.JobOptions{})
+	e := f.wait(t, "bad", awsiot.StatusFailed)
+	d := e.StatusDetails
+	if d["exitCode"] != "3" || !strings.HasSuffix(d["stderr"], "fatal: disk full") || len([]rune(d["stderr"])) != maxDetailValue || d["reason"] == "" {
+		t.Fatalf("statusDetails %v", d)
+	}
+	if len(e.Rejected) != 0 {
+		t.Fatalf("AWS refused updates: %v", e.Rejected)
+	}
+	f.wait(t, "good", awsiot.StatusSucceeded)
+}
+
+type exitErr string
+
+func (e exitErr) Error() string { return string(e) }
+
+const errExit3 = exitErr("exec handler /usr/lib/hello: exit status 3")
+
+// TestUnknownOperationRejected: a document naming an operation without a configured
+// handler is reported REJECTED with the reason, and nothing runs.
+func TestUnknownOperationRejected(t *testing.T) {
+	f := newFixture(t, 0)
+	f.start(t)
+	f.add(t, "j", `{"operation":"format-disk"}`, awsiot.JobOptions{})
+	e := f.wait(t, "j", awsiot.StatusRejected)
+	if !strings.Contains(e.StatusDetails["reason"], `"format-disk"`) || len(f.run.Calls()) != 0 {
+		t.Fatalf("details %v, runs %q", e.StatusDetails, f.run.Calls())
+	}
+}
+
+// TestManagedTemplateDocuments: the job documents of AWS-Download-File and AWS-Run-Command
+// (as the console makes them) run their steps' handlers with the documented arguments.
+func TestManagedTemplateDocuments(t *testing.T) {
+	f := newFixture(t, 0)
+	f.start(t)
+	f.add(t, "dl", `{"version":"1.0","steps":[{"action":{"name":"Download-File","type":"runHandler",
+		"input":{"handler":"download-file.sh","args":["https://example.com/f.tgz","/tmp/f.tgz"],"path":"default"},"runAsUser":""}}]}`, awsiot.JobOptions{})
+	f.add(t, "cmd", `{"version":"1.0","steps":[{"action":{"name":"Run-Command","type":"runCommand",
+		"input":{"command":"echo,hello\\, world"},"runAsUser":""}}]}`, awsiot.JobOptions{})
+	f.wait(t, "dl", awsiot.StatusSucceeded)
+	f.wait(t, "cmd", awsiot.StatusSucceeded)
+	want := [][]string{{"/usr/lib/download", "https://example.com/f.tgz", "/tmp/f.tgz"}, {"/usr/bin/env", "--", "echo", "hello, world"}}
+	if got := f.run.Calls(); len(got) != 2 || !slices.Equal(got[0], want[0]) || !slices.Equal(got[1], want[1]) {
+		t.Fatalf("runs %q, want %q", got, want)
+	}
+}
+
+// TestRestartMidJobConcludedOnce: thingd stops while a step runs; the next start finds the
+// record, reports FAILED (interrupted) and does not run the step again.
+func TestRestartMidJobConcludedOnce(t *testing.T) {
+	f := newFixture(t, 0)
+	started := make(chan struct{})
+	f.run.do = func(ctx context.Context, _ []string) (handler.Result, error) {
+		close(started)
+		<-ctx.Done()
+		return handler.Result{ExitCode: -1, Signal: "killed"}, ctx.Err()
+	}
+	stop := f.start(t)
+	f.add(t, "long", `{"operation":"hello"}`, awsiot.JobOptions{})
+	<-started
+	stop()
+	if e, _ := f.cloud.Execution("pi", "long"); e.Status != awsiot.StatusInProgress {
+		t.Fatalf("after the stop the job is %s; nothing may be reported for a cut-short step", e.Status)
+	}
+	f.run.do = nil
+	f.start(t)
+	e := f.wait(t, "long", awsiot.StatusFailed)
+	if n := len(f.run.Calls()); n != 1 || !strings.Contains(e.StatusDetails["reason"], "interrupted") {
+		t.Fatalf("runs %d, details %v", n, e.StatusDetails)
+	}
+	f.stateGone(t)
+}
+
+// TestRebootJobSucceedsAfterReboot: the AWS-Reboot document's handler runs once; the job
+// stays IN_PROGRESS until thingd comes back on a new boot, then is SUCCEEDED; a restart on
+// the same boot does not conclude it nor run it again.
+func TestRebootJobSucceedsAfterReboot(t *testing.T) {
+	f := newFixture(t, 0)
+	stop := f.start(t)
+	f.add(t, "rb", `{"version":"1.0","steps":[{"action":{"name":"Reboot","type":"runHandler",
+		"input":{"handler":"reboot.sh","path":"${aws:iot:parameter:pathToHandler}"},"runAsUser":"${aws:iot:parameter:runAsUser}"}}]}`, awsiot.JobOptions{})
+	deadline := time.Now().Add(5 * time.Second)
+	for len(f.run.Calls()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	stop = f.start(t) // same boot: still waiting for the reboot
+	time.Sleep(200 * time.Millisecond)
+	stop()
+	if e, _ := f.cloud.Execution("pi", "rb"); e.Status != awsiot.StatusInProgress {
+		t.Fatalf("before the reboot the job is %s", e.Status)
+	}
+	f.setBoot(t, "boot-2")
+	f.start(t)
+	e := f.wait(t, "rb", awsiot.StatusSucceeded)
+	if n := len(f.run.Calls()); n != 1 {
+		t.Fatalf("the reboot handler ran %d times", n)
+	}
+	if e.StatusDetails["step"] != "Reboot" {
+		t.Fatalf("details %v", e.StatusDetails)
+	}
+	f.stateGone(t)
+}
+
+// TestCloudTimeoutStopsTheStep: the job's in-progress timeout bounds the handler (its
+// timeout is cut to approximateSecondsBeforeTimedOut) and, when the cloud marks the
+// execution TIMED_OUT, the running step is stopped and the next job is taken.
+func TestCloudTimeoutStopsTheStep(t *testing.T) {
+	f := newFixture(t, 300*time.Millisecond)
+	stopped := make(chan struct{})
+	f.run.do = func(ctx context.Context, argv []string) (handler.Result, error) {
+		if argv[len(argv)-1] == "hang" {
+			<-ctx.Done()
+			close(stopped)
+			return handler.Result{ExitCode: -1}, ctx.Err()
+		}
+		return handler.Result{}, nil
+	}
+	f.start(t)
+	f.add(t, "slow", `{"operation":"hello","args":["hang"]}`, awsiot.JobOptions{InProgressTimeoutMinutes: 1})
+	f.add(t, "after", `{"operation":"hello","args":["ok"]}`, awsiot.JobOptions{})
+	f.wait(t, "slow", awsiot.StatusTimedOut)
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the step still runs after the cloud timed the job out")
+	}
+	f.wait(t, "after", awsiot.StatusSucceeded)
+	if to := f.run.times[0]; to > time.Second {
+		t.Errorf("the step's timeout was %v; the cloud allowed about 1 s", to)
+	}
+}
