@@ -98,7 +98,7 @@ func (a *Agent) runSteps(ctx context.Context, j *job, from int, boot string) {
 		if !a.progress(ctx, j, details{}.set("operation", s.Operation).set("step", s.Name).set("stepIndex", strconv.Itoa(i))) {
 			return
 		}
-		res, d, ok := a.runStep(ctx, j, s)
+		d, ok, res := a.runStep(ctx, j, s)
 		if !ok {
 			return // stopped, or the cloud dropped the job: the record stays for the next start
 		}
@@ -125,10 +125,10 @@ func (a *Agent) runSteps(ctx context.Context, j *job, from int, boot string) {
 	a.finish(ctx, j, &result{Status: StatusSucceeded, Details: last})
 }
 
-// runStep runs one step's program. res is nil when it succeeded, else why not; d is its
+// runStep runs one step's program. failure is nil when it succeeded, else why not; d is its
 // statusDetails. ok is false when the outcome must not be reported (thingd stopping or
 // the cloud no longer has the job).
-func (a *Agent) runStep(ctx context.Context, j *job, s step) (res error, d details, ok bool) {
+func (a *Agent) runStep(ctx context.Context, j *job, s step) (d details, ok bool, failure error) {
 	timeout := s.Handler.Timeout
 	// Keep within the cloud's step or in-progress timeout, as start-next told it.
 	if t := time.Duration(j.ex.ApproximateSecondsBeforeTimedOut) * time.Second; t > 0 && t < timeout {
@@ -151,13 +151,13 @@ func (a *Agent) runStep(ctx context.Context, j *job, s step) (res error, d detai
 	close(done)
 	if ctx.Err() != nil {
 		j.log.Info("thingd is stopping; the job step was cut short and is concluded after the restart", zap.String("step", s.Name))
-		return nil, nil, false
+		return nil, false, nil
 	}
 	select {
 	case <-j.gone:
 		j.log.Warn("job step stopped: the cloud no longer has this job pending", zap.String("step", s.Name))
 		_ = a.store.clear()
-		return nil, nil, false
+		return nil, false, nil
 	default:
 	}
 	d = details{}.set("operation", s.Operation).set("step", s.Name).set("exitCode", strconv.Itoa(out.ExitCode)).
@@ -170,7 +170,7 @@ func (a *Agent) runStep(ctx context.Context, j *job, s step) (res error, d detai
 		d.set("reason", reason)
 	}
 	d.tail("stdout", out.Stdout).tail("stderr", out.Stderr)
-	return err, d, true
+	return d, true, err
 }
 
 // progress reports IN_PROGRESS with the step about to run. False: do not go on (stopping,
