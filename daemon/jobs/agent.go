@@ -55,6 +55,7 @@ type Agent struct {
 	poke    chan struct{} // notify-next or a new connection: ask start-next again
 	waiting map[string]chan reply
 	current string        // the job being run, "" none
+	since   int64         // the timestamp of the start-next answer that gave current
 	gone    chan struct{} // closed when notify-next shows current is no longer pending
 }
 
@@ -149,6 +150,7 @@ func (a *Agent) connected() <-chan struct{} {
 func (a *Agent) inbound(_ context.Context, topic string, payload []byte) error {
 	if topic == a.prefix+"notify-next" {
 		var n struct {
+			Timestamp int64 `json:"timestamp"`
 			Execution *struct {
 				JobID string `json:"jobId"`
 			} `json:"execution"`
@@ -156,7 +158,8 @@ func (a *Agent) inbound(_ context.Context, topic string, payload []byte) error {
 		_ = json.Unmarshal(payload, &n)
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		if a.current != "" && (n.Execution == nil || n.Execution.JobID != a.current) {
+		// An older notify-next (redelivered after a reconnect) says nothing about current.
+		if a.current != "" && n.Timestamp >= a.since && (n.Execution == nil || n.Execution.JobID != a.current) {
 			a.log.Info("the cloud no longer has the running job pending (timed out, canceled or removed)", zap.String("job", a.current))
 			a.closeGoneLocked()
 		}
@@ -190,10 +193,10 @@ func (a *Agent) closeGoneLocked() {
 }
 
 // setCurrent marks jobID as running and returns the channel closed if the cloud drops it.
-func (a *Agent) setCurrent(jobID string) <-chan struct{} {
+func (a *Agent) setCurrent(jobID string, since int64) <-chan struct{} {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.current = jobID
+	a.current, a.since = jobID, since
 	a.gone = make(chan struct{})
 	return a.gone
 }
@@ -288,6 +291,8 @@ type execution struct {
 	VersionNumber                    int64             `json:"versionNumber"`
 	ExecutionNumber                  int64             `json:"executionNumber"`
 	ApproximateSecondsBeforeTimedOut int64             `json:"approximateSecondsBeforeTimedOut"`
+
+	answered int64 // the start-next answer's timestamp
 }
 
 // startNext asks for the next pending execution (IN_PROGRESS ones first); nil when none.
@@ -298,6 +303,7 @@ func (a *Agent) startNext(ctx context.Context) (*execution, error) {
 	}
 	var resp struct {
 		Execution *execution `json:"execution"`
+		Timestamp int64      `json:"timestamp"`
 		Code      string     `json:"code"`
 		Message   string     `json:"message"`
 	}
@@ -311,6 +317,9 @@ func (a *Agent) startNext(ctx context.Context) (*execution, error) {
 	if resp.Execution == nil {
 		a.log.Debug("no pending job")
 		a.dropStale()
+	}
+	if resp.Execution != nil {
+		resp.Execution.answered = resp.Timestamp
 	}
 	return resp.Execution, nil
 }

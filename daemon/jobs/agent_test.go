@@ -338,3 +338,26 @@ func TestCloudTimeoutStopsTheStep(t *testing.T) {
 		t.Errorf("the step's timeout was %v; the cloud allowed about 1 s", to)
 	}
 }
+
+// TestStaleNotifyNextKeepsTheStep: a notify-next older than the start-next answer (one
+// queued in the persistent session while offline, redelivered on reconnect) saying nothing
+// is pending does not stop the running step; the job still succeeds.
+func TestStaleNotifyNextKeepsTheStep(t *testing.T) {
+	f := newFixture(t, 0)
+	running, release := make(chan struct{}), make(chan struct{})
+	f.run.do = func(ctx context.Context, _ []string) (handler.Result, error) {
+		close(running)
+		select {
+		case <-release:
+			return handler.Result{}, nil
+		case <-ctx.Done():
+			return handler.Result{ExitCode: -1}, ctx.Err()
+		}
+	}
+	f.start(t)
+	f.add(t, "j", `{"operation":"hello"}`, awsiot.JobOptions{})
+	<-running
+	f.cloud.toAgent(awsiot.Message{Topic: "$aws/things/pi/jobs/notify-next", Payload: []byte(`{"timestamp":1}`)})
+	close(release)
+	f.wait(t, "j", awsiot.StatusSucceeded)
+}

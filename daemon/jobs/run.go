@@ -33,8 +33,8 @@ type job struct {
 // state file says how far an earlier run of thingd got with it, so nothing runs twice.
 func (a *Agent) handle(ctx context.Context, ex *execution) {
 	j := &job{ex: ex, version: ex.VersionNumber, log: a.log.With(zap.String("job", ex.JobID))}
-	j.gone = a.setCurrent(ex.JobID)
-	defer a.setCurrent("")
+	j.gone = a.setCurrent(ex.JobID, ex.answered)
+	defer a.setCurrent("", 0)
 
 	rec, err := a.store.load()
 	if err != nil {
