@@ -33,7 +33,13 @@ var jobsPolicy = &awsiot.Policy{
 
 func newJobsWorld(t *testing.T, handlers string) *jobsWorld {
 	t.Helper()
-	jobs := awsiot.NewJobs(awsiot.JobsOptions{})
+	return newJobsWorldMinute(t, 0, handlers)
+}
+
+// newJobsWorldMinute is newJobsWorld with AWS's minute (job timeouts) lasting minute.
+func newJobsWorldMinute(t *testing.T, minute time.Duration, handlers string) *jobsWorld {
+	t.Helper()
+	jobs := awsiot.NewJobs(awsiot.JobsOptions{Minute: minute})
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "boot_id"), "boot-1\n", 0o600)
 	extra := fmt.Sprintf("[jobs]\nenabled = true\nstate_file = %q\nboot_id_file = %q\n%s",
@@ -228,5 +234,44 @@ reboot = true
 	w.wait(t, "reboot", awsiot.StatusSucceeded)
 	if n := len(w.lines(t, "runs")); n != 1 {
 		t.Fatalf("the reboot handler ran %d times", n)
+	}
+}
+
+// TestJobTimedOutInTheCloudStopsTheHandler: a job whose in-progress timeout passes while its
+// handler still runs becomes TIMED_OUT; thingd stops the handler (its whole process group),
+// sends no late update, and runs the next job.
+func TestJobTimedOutInTheCloudStopsTheHandler(t *testing.T) {
+	w := newJobsWorldMinute(t, 1500*time.Millisecond, `
+[[jobs.handler]]
+operation = "hang"
+exec = ["DIR/hang.sh"]
+[[jobs.handler]]
+operation = "quick"
+exec = ["/bin/true"]
+`)
+	w.script(t, "hang.sh", `sleep 600 & echo $! > DIR/pid; wait`)
+	p := w.start(t)
+	defer p.stop(t)
+	if err := w.jobs.AddJob("pi", "stuck", []byte(`{"operation":"hang"}`), awsiot.JobOptions{InProgressTimeoutMinutes: 1}); err != nil {
+		t.Fatal(err)
+	}
+	w.add(t, "next", `{"operation":"quick"}`)
+	w.waitLines(t, "pid", 1)
+	pid, err := strconv.Atoi(w.lines(t, "pid")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	e := w.wait(t, "stuck", awsiot.StatusTimedOut)
+	w.wait(t, "next", awsiot.StatusSucceeded)
+	deadline := time.Now().Add(30 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the handler's child %d still runs after the job timed out", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if e, _ = w.jobs.Execution("pi", "stuck"); len(e.Rejected) != 0 || e.Status != awsiot.StatusTimedOut {
+		t.Fatalf("after the timeout: status %s, refused updates %v", e.Status, e.Rejected)
 	}
 }
