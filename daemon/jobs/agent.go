@@ -52,6 +52,7 @@ type Agent struct {
 	mu      sync.Mutex
 	up      bool
 	upCh    chan struct{} // closed while connected
+	resub   chan struct{} // closed (and replaced) when a new connection is subscribed
 	poke    chan struct{} // notify-next or a new connection: ask start-next again
 	waiting map[string]chan reply
 	current string        // the job being run, "" none
@@ -84,7 +85,7 @@ func New(o Options) (*Agent, error) {
 	a := &Agent{
 		o: o, log: o.Logger.With(zap.String("component", "jobs")), store: store{o.StateFile},
 		handlers: map[string]Handler{}, prefix: "$aws/things/" + o.Thing + "/jobs/",
-		upCh: make(chan struct{}), poke: make(chan struct{}, 1), waiting: map[string]chan reply{},
+		upCh: make(chan struct{}), resub: make(chan struct{}), poke: make(chan struct{}, 1), waiting: map[string]chan reply{},
 		gone: make(chan struct{}),
 	}
 	for _, h := range o.Handlers {
@@ -124,6 +125,8 @@ func (a *Agent) Event(e session.Event) {
 			a.up = true
 			close(a.upCh)
 		}
+		close(a.resub)
+		a.resub = make(chan struct{})
 		a.pokeLocked()
 	case session.EventDisconnected:
 		if a.up {
@@ -140,10 +143,11 @@ func (a *Agent) pokeLocked() {
 	}
 }
 
-func (a *Agent) connected() <-chan struct{} {
+// connected is closed while connected; resub is closed on the next new connection.
+func (a *Agent) connected() (up, resub <-chan struct{}) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.upCh
+	return a.upCh, a.resub
 }
 
 // inbound takes a message from the session's one worker: it only hands it over.
@@ -208,7 +212,9 @@ func token() string {
 }
 
 // request publishes body (a clientToken added) to topic and waits for its answer, sending
-// it again after a reconnect or RequestTimeout. It gives up only when ctx ends.
+// it again on a new connection or after RequestTimeout. It gives up only when ctx ends.
+// A request answered twice is harmless: start-next hands back the same IN_PROGRESS
+// execution, and a repeated update is recognised in update.
 func (a *Agent) request(ctx context.Context, topic string, body map[string]any) (reply, error) {
 	tok := token()
 	body["clientToken"] = tok
@@ -226,8 +232,9 @@ func (a *Agent) request(ctx context.Context, topic string, body map[string]any) 
 		a.mu.Unlock()
 	}()
 	for {
+		up, resub := a.connected()
 		select {
-		case <-a.connected():
+		case <-up:
 		case <-ctx.Done():
 			return reply{}, ctx.Err()
 		}
@@ -246,6 +253,9 @@ func (a *Agent) request(ctx context.Context, topic string, body map[string]any) 
 		case <-ctx.Done():
 			timer.Stop()
 			return reply{}, ctx.Err()
+		case <-resub:
+			timer.Stop()
+			a.log.Debug("new connection before the answer came; sending the request again", zap.String("topic", topic))
 		case <-timer.C:
 			a.log.Warn("no answer from AWS IoT Jobs; sending the request again", zap.String("topic", topic), zap.Duration("waited", a.o.RequestTimeout))
 		}

@@ -21,6 +21,9 @@ type cloud struct {
 	*awsiot.Jobs
 	mu    sync.Mutex
 	agent *Agent
+	// lose, if set, says whether the answers to this request are lost on the way back
+	// (the request itself took effect).
+	lose func(topic string, payload []byte) bool
 }
 
 func newCloud(t *testing.T, minute time.Duration) *cloud {
@@ -41,6 +44,12 @@ func (c *cloud) toAgent(m awsiot.Message) {
 
 func (c *cloud) publish(_ context.Context, topic string, payload []byte) error {
 	replies, _ := c.Handle("pi", topic, payload)
+	c.mu.Lock()
+	lose := c.lose
+	c.mu.Unlock()
+	if lose != nil && lose(topic, payload) {
+		return nil
+	}
 	for _, r := range replies {
 		c.toAgent(r)
 	}
@@ -104,9 +113,15 @@ func (f *fixture) setBoot(t *testing.T, id string) {
 
 // start runs an agent (a thingd run) until the returned stop is called.
 func (f *fixture) start(t *testing.T) (stop func()) {
+	_, stop = f.startAgent(t)
+	return stop
+}
+
+func (f *fixture) startAgent(t *testing.T) (a *Agent, stop func()) {
 	t.Helper()
-	a, err := New(Options{Thing: "pi", Handlers: testHandlers, StateFile: filepath.Join(f.dir, "jobs.json"),
-		BootIDFile: filepath.Join(f.dir, "boot_id"), Publish: f.cloud.publish, Run: f.run.run, RequestTimeout: 5 * time.Second})
+	var err error
+	a, err = New(Options{Thing: "pi", Handlers: testHandlers, StateFile: filepath.Join(f.dir, "jobs.json"),
+		BootIDFile: filepath.Join(f.dir, "boot_id"), Publish: f.cloud.publish, Run: f.run.run, RequestTimeout: time.Minute}) // longer than every wait: resends come from reconnects only
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +146,7 @@ func (f *fixture) start(t *testing.T) (stop func()) {
 		})
 	}
 	t.Cleanup(stop)
-	return stop
+	return a, stop
 }
 
 func (f *fixture) add(t *testing.T, id, doc string, o awsiot.JobOptions) {
@@ -360,4 +375,33 @@ func TestStaleNotifyNextKeepsTheStep(t *testing.T) {
 	f.cloud.toAgent(awsiot.Message{Topic: "$aws/things/pi/jobs/notify-next", Payload: []byte(`{"timestamp":1}`)})
 	close(release)
 	f.wait(t, "j", awsiot.StatusSucceeded)
+}
+
+// TestLostAnswerResentOnReconnect: the answer to the SUCCEEDED update is lost with the
+// connection; on the next connection thingd sends the update again, recognises from the
+// VersionMismatch that AWS already has it SUCCEEDED, and forgets the job: one SUCCEEDED,
+// one run, and the next job is taken.
+func TestLostAnswerResentOnReconnect(t *testing.T) {
+	f := newFixture(t, 0)
+	var lost sync.Once
+	lostCh := make(chan struct{})
+	f.cloud.lose = func(topic string, payload []byte) bool {
+		hit := false
+		if strings.HasSuffix(topic, "/j1/update") && strings.Contains(string(payload), `"SUCCEEDED"`) {
+			lost.Do(func() { hit = true; close(lostCh) })
+		}
+		return hit
+	}
+	a, _ := f.startAgent(t)
+	f.add(t, "j1", `{"operation":"hello"}`, awsiot.JobOptions{})
+	f.add(t, "j2", `{"operation":"hello"}`, awsiot.JobOptions{})
+	<-lostCh
+	a.Event(session.Event{Kind: session.EventDisconnected})
+	a.Event(session.Event{Kind: session.EventSubscribed})
+	f.wait(t, "j2", awsiot.StatusSucceeded)
+	e, _ := f.cloud.Execution("pi", "j1")
+	if want := []string{"QUEUED", "IN_PROGRESS", "IN_PROGRESS", "SUCCEEDED"}; !slices.Equal(e.History, want) || len(f.run.Calls()) != 2 {
+		t.Fatalf("j1 history %v (want %v), runs %q", e.History, want, f.run.Calls())
+	}
+	f.stateGone(t)
 }
