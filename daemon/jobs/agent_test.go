@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,6 +25,9 @@ type cloud struct {
 	// lose, if set, says whether the answers to this request are lost on the way back
 	// (the request itself took effect).
 	lose func(topic string, payload []byte) bool
+	// refuse, if set and returning a code, answers the request on .../rejected with that
+	// code instead of handling it (a throttled or failing service).
+	refuse func(topic string, payload []byte) string
 }
 
 func newCloud(t *testing.T, minute time.Duration) *cloud {
@@ -43,10 +47,21 @@ func (c *cloud) toAgent(m awsiot.Message) {
 }
 
 func (c *cloud) publish(_ context.Context, topic string, payload []byte) error {
-	replies, _ := c.Handle("pi", topic, payload)
 	c.mu.Lock()
-	lose := c.lose
+	lose, refuse := c.lose, c.refuse
 	c.mu.Unlock()
+	if refuse != nil {
+		if code := refuse(topic, payload); code != "" {
+			var req struct {
+				ClientToken string `json:"clientToken"`
+			}
+			_ = json.Unmarshal(payload, &req)
+			p, _ := json.Marshal(map[string]any{"code": code, "message": "refused by the test", "clientToken": req.ClientToken, "timestamp": time.Now().Unix()})
+			c.toAgent(awsiot.Message{Topic: topic + "/rejected", Payload: p})
+			return nil
+		}
+	}
+	replies, _ := c.Handle("pi", topic, payload)
 	if lose != nil && lose(topic, payload) {
 		return nil
 	}
@@ -404,4 +419,25 @@ func TestLostAnswerResentOnReconnect(t *testing.T) {
 		t.Fatalf("j1 history %v (want %v), runs %q", e.History, want, f.run.Calls())
 	}
 	f.stateGone(t)
+}
+
+// TestThrottledUpdateNotRunTwice: AWS answers the SUCCEEDED update with RequestThrottled
+// (no execution state); thingd keeps the job recorded and sends the update again after a
+// pause, instead of forgetting it and being handed the same IN_PROGRESS job to run again.
+func TestThrottledUpdateNotRunTwice(t *testing.T) {
+	f := newFixture(t, 0)
+	var once sync.Once
+	f.cloud.refuse = func(topic string, payload []byte) (code string) {
+		if strings.HasSuffix(topic, "/j/update") && strings.Contains(string(payload), `"SUCCEEDED"`) {
+			once.Do(func() { code = "RequestThrottled" })
+		}
+		return code
+	}
+	f.start(t)
+	f.add(t, "j", `{"operation":"hello"}`, awsiot.JobOptions{})
+	f.wait(t, "j", awsiot.StatusSucceeded)
+	f.stateGone(t)
+	if n := len(f.run.Calls()); n != 1 {
+		t.Fatalf("the handler ran %d times", n)
+	}
 }

@@ -12,8 +12,9 @@ import (
 	"thingd/daemon/handler"
 )
 
-// AWS job execution statuses a device reports.
+// AWS job execution statuses: QUEUED is the cloud's, the others a device reports.
 const (
+	StatusQueued     = "QUEUED"
 	StatusInProgress = "IN_PROGRESS"
 	StatusSucceeded  = "SUCCEEDED"
 	StatusFailed     = "FAILED"
@@ -249,18 +250,41 @@ func (a *Agent) update(ctx context.Context, j *job, status string, d details) (s
 			return status, true
 		}
 		j.log.Warn("job update rejected", zap.String("status", status), zap.String("code", resp.Code), zap.String("message", resp.Message))
-		if resp.ExecutionState == nil {
-			if resp.Code == "InvalidRequest" && attempt == 0 && len(d) > 0 {
-				d = details{}.set("reason", "thingd's statusDetails were refused: "+resp.Message)
-				continue
+		if es := resp.ExecutionState; es != nil {
+			j.version = es.VersionNumber
+			if es.Status != StatusInProgress && es.Status != StatusQueued {
+				return es.Status, true // concluded: by us (a repeated update) or by the cloud
 			}
-			return "", true // the cloud does not know the job (any more): nothing to go on with
-		}
-		st := resp.ExecutionState.Status
-		j.version = resp.ExecutionState.VersionNumber
-		if resp.Code == "VersionMismatch" && st == StatusInProgress && attempt < 3 {
+			// Still in progress: a VersionMismatch (our update arrived twice) is retried at
+			// once with the cloud's version; anything else after a pause.
+			if resp.Code != "VersionMismatch" || attempt >= 3 {
+				if sleep(ctx, retryPause(attempt)) != nil {
+					return "", false
+				}
+			}
 			continue
 		}
-		return st, true
+		switch {
+		case resp.Code == "ResourceNotFound":
+			return "", true // the cloud no longer has the job: nothing to go on with
+		case (resp.Code == "InvalidRequest" || resp.Code == "InvalidJson") && len(d) > 0:
+			// Never leave the job unreported over its details: try a plain reason, then none.
+			if _, plain := d["reason"]; plain && len(d) == 1 {
+				d = nil
+			} else {
+				d = details{}.set("reason", "thingd's statusDetails were refused: "+resp.Message)
+			}
+			continue
+		}
+		// Throttled, an internal error, or refused for a reason thingd cannot fix: keep the job
+		// recorded (so it is never run again) and keep trying, more and more slowly.
+		if sleep(ctx, retryPause(attempt)) != nil {
+			return "", false
+		}
 	}
+}
+
+// retryPause is the wait before the attempt-th retry of a refused update: 1 s doubling to 1 min.
+func retryPause(attempt int) time.Duration {
+	return min(time.Second<<min(attempt, 6), time.Minute)
 }
