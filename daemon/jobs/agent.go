@@ -282,11 +282,19 @@ func (a *Agent) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		for ctx.Err() == nil {
+		for refused := 0; ctx.Err() == nil; {
 			ex, err := a.startNext(ctx)
-			if err != nil || ex == nil {
+			if err != nil && ctx.Err() == nil {
+				// Refused (throttled, say): ask again after a pause rather than at the next
+				// notify-next, which may never come for a job already queued.
+				_ = sleep(ctx, retryPause(refused))
+				refused++
+				continue
+			}
+			if ex == nil {
 				break
 			}
+			refused = 0
 			a.handle(ctx, ex)
 		}
 	}

@@ -441,3 +441,20 @@ func TestThrottledUpdateNotRunTwice(t *testing.T) {
 		t.Fatalf("the handler ran %d times", n)
 	}
 }
+
+// TestThrottledStartNextAskedAgain: the start-next sent on connecting is refused
+// (RequestThrottled); thingd asks again after a pause and runs the job queued while it was
+// offline, though no notify-next comes for it.
+func TestThrottledStartNextAskedAgain(t *testing.T) {
+	f := newFixture(t, 0)
+	f.add(t, "offline", `{"operation":"hello"}`, awsiot.JobOptions{})
+	var once sync.Once
+	f.cloud.refuse = func(topic string, _ []byte) (code string) {
+		if strings.HasSuffix(topic, "/start-next") {
+			once.Do(func() { code = "RequestThrottled" })
+		}
+		return code
+	}
+	f.start(t)
+	f.wait(t, "offline", awsiot.StatusSucceeded)
+}
