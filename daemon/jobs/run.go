@@ -28,6 +28,9 @@ type job struct {
 	steps   []step
 	log     *zap.Logger
 	gone    <-chan struct{}
+	// deadline is when the cloud times the execution out (its approximateSecondsBeforeTimedOut
+	// when start-next answered); zero when it has no timeout.
+	deadline time.Time
 }
 
 // handle takes one execution from start-next to its terminal update. The record in the
@@ -35,6 +38,9 @@ type job struct {
 func (a *Agent) handle(ctx context.Context, ex *execution) {
 	j := &job{ex: ex, version: ex.VersionNumber, log: a.log.With(zap.String("job", ex.JobID))}
 	j.gone = a.setCurrent(ex.JobID, ex.answered)
+	if s := ex.ApproximateSecondsBeforeTimedOut; s > 0 {
+		j.deadline = time.Now().Add(time.Duration(s) * time.Second)
+	}
 	defer a.setCurrent("", 0)
 
 	rec, err := a.store.load()
@@ -132,8 +138,8 @@ func (a *Agent) runSteps(ctx context.Context, j *job, from int, boot string) {
 func (a *Agent) runStep(ctx context.Context, j *job, s step) (d details, ok bool, failure error) {
 	timeout := s.Handler.Timeout
 	// Keep within the cloud's step or in-progress timeout, as start-next told it.
-	if t := time.Duration(j.ex.ApproximateSecondsBeforeTimedOut) * time.Second; t > 0 && t < timeout {
-		timeout = t
+	if !j.deadline.IsZero() {
+		timeout = max(min(timeout, time.Until(j.deadline)), time.Second)
 	}
 	argv := append(append([]string(nil), s.Handler.Exec...), s.Args...)
 	env := []string{"THINGD_JOB_ID=" + j.ex.JobID, "THINGD_JOB_OPERATION=" + s.Operation, "THINGD_JOB_STEP=" + s.Name}
