@@ -24,6 +24,9 @@ import (
 // before it is sent again (the answer may have been lost with a connection).
 const DefaultRequestTimeout = 30 * time.Second
 
+// maxRequestWait bounds the growing wait between resends of an unanswered request.
+const maxRequestWait = 10 * time.Minute
+
 // Runner runs one step's program; the default is handler.Exec (argv, no shell, timeout,
 // own process group). Tests give a fake.
 type Runner func(ctx context.Context, argv []string, timeout time.Duration, env []string, stdin []byte) (handler.Result, error)
@@ -231,6 +234,7 @@ func (a *Agent) request(ctx context.Context, topic string, body map[string]any) 
 		delete(a.waiting, tok)
 		a.mu.Unlock()
 	}()
+	wait := a.o.RequestTimeout
 	for {
 		up, resub := a.connected()
 		select {
@@ -245,7 +249,7 @@ func (a *Agent) request(ctx context.Context, topic string, body map[string]any) 
 			}
 			continue
 		}
-		timer := time.NewTimer(a.o.RequestTimeout)
+		timer := time.NewTimer(wait)
 		select {
 		case r := <-ch:
 			timer.Stop()
@@ -257,7 +261,10 @@ func (a *Agent) request(ctx context.Context, topic string, body map[string]any) 
 			timer.Stop()
 			a.log.Debug("new connection before the answer came; sending the request again", zap.String("topic", topic))
 		case <-timer.C:
-			a.log.Warn("no answer from AWS IoT Jobs; sending the request again", zap.String("topic", topic), zap.Duration("waited", a.o.RequestTimeout))
+			a.log.Warn("no answer from AWS IoT Jobs (does the endpoint offer Jobs, and does the IoT policy let this device receive its jobs topics?); sending the request again",
+				zap.String("topic", topic), zap.Duration("waited", wait))
+			// A broker without Jobs never answers: ask less and less often, up to every 10 min.
+			wait = min(2*wait, maxRequestWait)
 		}
 	}
 }
