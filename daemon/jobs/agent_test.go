@@ -458,3 +458,70 @@ func TestThrottledStartNextAskedAgain(t *testing.T) {
 	f.start(t)
 	f.wait(t, "offline", awsiot.StatusSucceeded)
 }
+
+// TestStepsAfterRebootRunOnTheNewBoot: a job of a reboot step and a check after it runs the
+// reboot once, and the check once after the device came back; then it is SUCCEEDED.
+func TestStepsAfterRebootRunOnTheNewBoot(t *testing.T) {
+	f := newFixture(t, 0)
+	stop := f.start(t)
+	f.add(t, "rb", `{"version":"1.0","steps":[
+		{"action":{"name":"Reboot","type":"runHandler","input":{"handler":"reboot.sh"}}},
+		{"action":{"name":"Check","type":"runHandler","input":{"handler":"hello","args":["check"]}}}]}`, awsiot.JobOptions{})
+	deadline := time.Now().Add(5 * time.Second)
+	for len(f.run.Calls()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	for {
+		b, _ := os.ReadFile(filepath.Join(f.dir, "jobs.json"))
+		if strings.Contains(string(b), phaseRebooting) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reboot was never recorded as pending: %s", b)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	f.setBoot(t, "boot-2")
+	f.start(t)
+	e := f.wait(t, "rb", awsiot.StatusSucceeded)
+	want := [][]string{{"/usr/lib/reboot"}, {"/usr/lib/hello", "--flag", "check"}}
+	if got := f.run.Calls(); len(got) != 2 || !slices.Equal(got[0], want[0]) || !slices.Equal(got[1], want[1]) {
+		t.Fatalf("runs %q, want %q", got, want)
+	}
+	if e.StatusDetails["step"] != "Check" {
+		t.Fatalf("details %v", e.StatusDetails)
+	}
+}
+
+// TestFailedStepSkipsTheRest: a failed step ends the job FAILED and neither later steps nor
+// finalStep run, unless the step has ignoreStepFailure "true", in which case all run and
+// the job is SUCCEEDED.
+func TestFailedStepSkipsTheRest(t *testing.T) {
+	f := newFixture(t, 0)
+	f.run.do = func(_ context.Context, argv []string) (handler.Result, error) {
+		if argv[len(argv)-1] == "fail" {
+			return handler.Result{ExitCode: 1}, errExit3
+		}
+		return handler.Result{}, nil
+	}
+	f.start(t)
+	doc := func(ignore string) string {
+		return `{"version":"1.0","steps":[
+		{"action":{"name":"A","type":"runHandler","input":{"handler":"hello","args":["fail"]},"ignoreStepFailure":"` + ignore + `"}},
+		{"action":{"name":"B","type":"runHandler","input":{"handler":"hello","args":["b"]}}}],
+		"finalStep":{"action":{"name":"F","type":"runHandler","input":{"handler":"hello","args":["final"]}}}}`
+	}
+	f.add(t, "strict", doc("false"), awsiot.JobOptions{})
+	if e := f.wait(t, "strict", awsiot.StatusFailed); e.StatusDetails["step"] != "A" || e.StatusDetails["exitCode"] != "1" {
+		t.Fatalf("details %v", e.StatusDetails)
+	}
+	if n := len(f.run.Calls()); n != 1 {
+		t.Fatalf("%d runs after the first step failed: %q", n, f.run.Calls())
+	}
+	f.add(t, "lenient", doc("true"), awsiot.JobOptions{})
+	f.wait(t, "lenient", awsiot.StatusSucceeded)
+	if n := len(f.run.Calls()); n != 4 {
+		t.Fatalf("runs %q", f.run.Calls())
+	}
+}
