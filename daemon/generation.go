@@ -131,13 +131,14 @@ func (d *Daemon) connect(ctx context.Context, g *generation) {
 	if len(g.handlerErrors()) > 0 {
 		g.go_(func() { d.retryHandlers(ctx, g) })
 	}
+	subs, onEvent := d.withJobs(ctx, g, subs)
 	s, err := session.New(session.Options{
 		Endpoint: cfg.MQTT.Endpoint, Port: cfg.MQTT.Port, ClientID: cfg.MQTT.ClientID,
 		Keepalive: cfg.MQTT.Keepalive.D(), CleanSession: cfg.MQTT.CleanSession, Proxy: cfg.MQTT.Proxy,
 		TLSConfig:  func() (*stdtls.Config, error) { return g.tls.Config, nil },
 		ExplainErr: func(err error) error { return g.tls.Explain(err, g.clock.Status().Synced) },
 		Logger:     d.log,
-		OnEvent:    g.link.event,
+		OnEvent:    onEvent,
 	}, subs)
 	if err != nil {
 		g.setErr(err.Error())
