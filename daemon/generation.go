@@ -89,6 +89,28 @@ func (d *Daemon) startGeneration(ctx context.Context, cfg *config.Config) {
 	g.go_(func() { d.connect(gctx, g) })
 }
 
+// preflight builds, and throws away, the parts of a generation for cfg that can fail: the
+// clock and the TLS files. A reload calls it before it stops the running generation.
+func (d *Daemon) preflight(cfg *config.Config) error {
+	if _, err := clock.New(clock.Options{Servers: cfg.Clock.Servers, Step: cfg.Clock.Step,
+		StateFile: cfg.Clock.StateFile, BuildTime: d.o.BuildTime, Logger: zap.NewNop()}); err != nil {
+		return fmt.Errorf("clock: %w", err)
+	}
+	now := time.Now
+	d.mu.Lock()
+	if d.gen != nil {
+		now = d.gen.clock.Now // the running generation's trusted time
+	}
+	d.mu.Unlock()
+	if _, err := thingtls.Load(thingtls.Options{
+		Host: cfg.MQTT.Endpoint, Port: cfg.MQTT.Port, CAFile: cfg.MQTT.CAFile,
+		CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile, Now: now, Logger: zap.NewNop(),
+	}); err != nil {
+		return fmt.Errorf("the new configuration's TLS files: %w", err)
+	}
+	return nil
+}
+
 func (g *generation) go_(f func()) {
 	g.wg.Add(1)
 	go func() {
