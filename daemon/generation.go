@@ -13,6 +13,7 @@ import (
 	"thingd/clock"
 	"thingd/daemon/config"
 	"thingd/daemon/handler"
+	"thingd/daemon/jobs"
 	"thingd/daemon/session"
 	"thingd/daemon/uplink"
 	thingtls "thingd/tls"
@@ -31,6 +32,7 @@ type generation struct {
 	tls      *thingtls.Client
 	handlers []handler.Handler
 	retries  []subscribeRetry // the handlers among them that could not be built yet
+	jobs     *jobs.Agent      // nil when [jobs] is off
 	drain    *uplink.Uplink
 	link     *sessionLink
 	cancel   context.CancelFunc

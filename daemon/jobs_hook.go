@@ -7,6 +7,7 @@ import (
 
 	"thingd/daemon/jobs"
 	"thingd/daemon/session"
+	"thingd/daemon/status"
 )
 
 // withJobs adds the AWS IoT Jobs agent to a generation when [jobs] is enabled: its
@@ -31,9 +32,25 @@ func (d *Daemon) withJobs(ctx context.Context, g *generation, subs []session.Sub
 		d.log.Error("jobs are off for this run", zap.Error(err))
 		return subs, g.link.event
 	}
+	g.mu.Lock()
+	g.jobs = a
+	g.mu.Unlock()
 	g.go_(func() { a.Run(ctx) })
 	return append(subs, a.Subscriptions()...), func(e session.Event) {
 		g.link.event(e)
 		a.Event(e)
 	}
+}
+
+// jobsStatus is the jobs line of the status; nil when [jobs] is off.
+func (g *generation) jobsStatus() *status.Jobs {
+	g.mu.Lock()
+	a := g.jobs
+	g.mu.Unlock()
+	if a == nil {
+		return nil
+	}
+	st := a.State()
+	return &status.Jobs{Current: st.Current, LastJob: st.LastJob, LastStatus: st.LastStatus,
+		LastAt: status.TimePtr(st.LastAt), Concluded: st.Concluded}
 }

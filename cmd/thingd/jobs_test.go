@@ -126,6 +126,16 @@ timeout = "30s"
 	if b, _ := os.ReadFile(filepath.Join(w.tmp, "stdin-job-online")); !strings.Contains(string(b), `"say-hello"`) {
 		t.Fatalf("the handler's stdin was %q, not the job document", b)
 	}
+	// The cloud holds SUCCEEDED a moment before thingd has read the update's answer.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, _, _ := runThingd(t, nil, "status", "--socket", w.socket)
+		if strings.Contains(out, "last job-online SUCCEEDED") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("thingd status does not show the concluded job:\n%s", out)
+		}
+	}
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("thingd exited %d", code)
 	}

@@ -61,6 +61,25 @@ type Agent struct {
 	current string        // the job being run, "" none
 	since   int64         // the timestamp of the start-next answer that gave current
 	gone    chan struct{} // closed when notify-next shows current is no longer pending
+	last    State         // what State reports about concluded jobs
+}
+
+// State is what `thingd status` shows about jobs.
+type State struct {
+	Current    string    // the job being run, "" none
+	LastJob    string    // the last job concluded here
+	LastStatus string    // its status as the cloud holds it: SUCCEEDED, FAILED, ...
+	LastAt     time.Time // when it was concluded
+	Concluded  int       // jobs concluded since thingd started
+}
+
+// State reports the job being run and the last one concluded.
+func (a *Agent) State() State {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.last
+	s.Current = a.current
+	return s
 }
 
 type reply struct {

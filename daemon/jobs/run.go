@@ -205,6 +205,10 @@ func (a *Agent) finish(ctx context.Context, j *job, r *result) {
 	if !ok {
 		return
 	}
+	a.mu.Lock()
+	a.last.LastJob, a.last.LastStatus, a.last.LastAt = j.ex.JobID, st, time.Now()
+	a.last.Concluded++
+	a.mu.Unlock()
 	if st != r.Status {
 		j.log.Warn("the cloud had already concluded this job", zap.String("status", st), zap.String("ours", r.Status))
 	} else {

@@ -27,6 +27,7 @@ type Status struct {
 	// minute); its messages are left for the broker to deliver again.
 	HandlerErrors []string `json:"handler_errors,omitempty"`
 	ReloadError   string   `json:"reload_error,omitempty"`
+	Jobs          *Jobs    `json:"jobs,omitempty"`
 }
 
 // Connection is the MQTT session. Times that have not happened are nil, so JSON omits
@@ -165,6 +166,9 @@ func (s Status) Text() string {
 	fmt.Fprintf(&w, "subscribed  %s\n", subs)
 	for _, e := range s.HandlerErrors {
 		fmt.Fprintf(&w, "handler     NOT READY, retried every minute: %s\n", e)
+	}
+	if s.Jobs != nil {
+		fmt.Fprintf(&w, "jobs        %s\n", s.Jobs.text())
 	}
 	if s.ReloadError != "" {
 		fmt.Fprintf(&w, "reload      FAILED, running the previous config: %s\n", s.ReloadError)
