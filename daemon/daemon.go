@@ -136,7 +136,7 @@ func (d *Daemon) supervise(ctx context.Context) {
 		if d.queueAlive() {
 			d.progress.Beat("queue")
 		}
-		if sess.alive(d.currentSession()) {
+		if sess.alive(d.currentSession()) && !d.sessionGaveUp() {
 			d.progress.Beat("session")
 		}
 		_ = d.notify.Status(d.statusLine())
@@ -169,6 +169,17 @@ func (d *Daemon) reload(ctx context.Context) {
 	path := d.currentConfig().Path
 	cfg, err := config.Load(path)
 	if err != nil {
+		d.mu.Lock()
+		d.reloadError = err.Error()
+		d.mu.Unlock()
+		d.log.Error("reload refused: keeping the running configuration", zap.String("config", path), zap.Error(err))
+		_ = d.notify.Status(d.statusLine())
+		return
+	}
+	if err := d.preflight(cfg); err != nil {
+		// caddy's order: what the new configuration needs is checked before the running one
+		// is stopped, so a reload naming a missing certificate never drops a working
+		// connection.
 		d.mu.Lock()
 		d.reloadError = err.Error()
 		d.mu.Unlock()
@@ -215,6 +226,20 @@ func (w *sessionWatch) alive(s *session.Session) bool {
 		w.attempts, w.changed = st.Attempts, now
 	}
 	return st.Connected || now.Sub(w.changed) < maxAttemptGap
+}
+
+// sessionGaveUp reports a generation whose session could not even be made: nothing would
+// ever connect, so the watchdog must stop and let systemd restart thingd.
+func (d *Daemon) sessionGaveUp() bool {
+	d.mu.Lock()
+	g := d.gen
+	d.mu.Unlock()
+	if g == nil {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.gaveUp
 }
 
 func (d *Daemon) currentSession() *session.Session {

@@ -42,6 +42,8 @@ func (d *Daemon) status() status.Status {
 	g.mu.Lock()
 	st.Connection.LastError = g.lastErr
 	g.mu.Unlock()
+	st.HandlerErrors = g.handlerErrors()
+	st.Jobs = g.jobsStatus()
 	d.mu.Lock()
 	s := g.session
 	d.mu.Unlock()

@@ -23,6 +23,7 @@ type Config struct {
 	Telemetry []Telemetry `toml:"telemetry"`
 	Subscribe []Subscribe `toml:"subscribe"`
 	Log       Log         `toml:"log"`
+	Jobs      Jobs        `toml:"jobs"`
 
 	// Path is the file this config was read from; relative file names in it are
 	// resolved against its directory so that `thingd import` can write certs/ beside it.
@@ -107,6 +108,7 @@ func Defaults() Config {
 		},
 		Local: Local{Socket: "/run/thingd/thingd.sock"},
 		Log:   Log{Level: "info"},
+		Jobs:  jobsDefaults(),
 	}
 }
 

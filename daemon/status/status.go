@@ -24,7 +24,11 @@ type Status struct {
 	Counters      Counters    `json:"counters"`
 	DeadLetters   DeadLetters `json:"dead_letters"`
 	Subscriptions []string    `json:"subscriptions"`
-	ReloadError   string      `json:"reload_error,omitempty"`
+	// HandlerErrors names each [[subscribe]] whose handler cannot be built yet (retried every
+	// minute); its messages are left for the broker to deliver again.
+	HandlerErrors []string `json:"handler_errors,omitempty"`
+	ReloadError   string   `json:"reload_error,omitempty"`
+	Jobs          *Jobs    `json:"jobs,omitempty"`
 }
 
 // Connection is the MQTT session. Times that have not happened are nil, so JSON omits
@@ -116,6 +120,9 @@ func (s Status) Line() string {
 		fmt.Fprintf(&b, " (oldest %s)", s.Queue.OldestAge)
 	}
 	fmt.Fprintf(&b, "; published %d", s.Counters.Published)
+	if n := len(s.HandlerErrors); n > 0 {
+		fmt.Fprintf(&b, "; %d handler(s) not ready (%s)", n, firstLine(s.HandlerErrors[0]))
+	}
 	b.WriteString(s.DeadLetters.line())
 	return b.String()
 }
@@ -160,6 +167,12 @@ func (s Status) Text() string {
 		subs = "(none)"
 	}
 	fmt.Fprintf(&w, "subscribed  %s\n", subs)
+	for _, e := range s.HandlerErrors {
+		fmt.Fprintf(&w, "handler     NOT READY, retried every minute: %s\n", e)
+	}
+	if s.Jobs != nil {
+		fmt.Fprintf(&w, "jobs        %s\n", s.Jobs.text())
+	}
 	if s.ReloadError != "" {
 		fmt.Fprintf(&w, "reload      FAILED, running the previous config: %s\n", s.ReloadError)
 	}

@@ -36,13 +36,15 @@ func cases() map[string]Status {
 			Queue:         Queue{Depth: 12, Bytes: 3456, Oldest: TimePtr(at("2026-12-04T13:01:00Z")), OldestAge: "1m1s"},
 			Counters:      Counters{Accepted: 100, Published: 88, Dropped: 1, Refused: 2, Corrupt: 0},
 			Subscriptions: []string{"cmd/pi-42/#", "$aws/things/pi-42/shadow/update/delta"},
+			Jobs:          &Jobs{Current: "update-42", LastJob: "reboot-7", LastStatus: "SUCCEEDED", LastAt: TimePtr(at("2026-12-04T12:00:00Z")), Concluded: 3},
 		},
 		"boot": {
 			Version: "1.2.3", Thing: "pi-42", Endpoint: "a1b2c3-ats.iot.eu-west-1.amazonaws.com:8883", Uptime: "4s",
 			Connection: Connection{LastError: "connect to a1b2c3-ats.iot.eu-west-1.amazonaws.com:8883: dial tcp: lookup a1b2c3-ats.iot.eu-west-1.amazonaws.com: no such host"},
 			Clock: Clock{Now: at("2026-12-01T00:00:04Z"), Offset: "0s", Floor: at("2026-12-01T00:00:00Z"),
 				LastError: "no NTP server answered", Summary: "clock unsynced (floor 2026-12-01T00:00:00Z): no NTP server answered"},
-			Subscriptions: []string{},
+			Subscriptions: []string{"cmd/pi-42/config"},
+			HandlerErrors: []string{"subscribe[0] cmd/pi-42/config: file handler /var/lib/app/config.json: directory /var/lib/app: stat /var/lib/app: no such file or directory (create it and let the thingd user write to it)"},
 			ReloadError:   "/etc/thingd/thingd.toml:3: mqtt.port: 70000 is not a port\n(fix the file and reload again)",
 		},
 	}

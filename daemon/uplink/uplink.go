@@ -53,6 +53,9 @@ var ErrNotConnected = errors.New("not connected")
 // beatEvery is how often an idle loop proves to the watchdog that it is alive.
 const beatEvery = 2 * time.Second
 
+// resendSlack is added to the pause after a reconnect with publishes in flight, see Run.
+const resendSlack = time.Second
+
 // MinAckTimeout is the floor of the PUBACK deadline (see AckTimeout).
 const MinAckTimeout = 30 * time.Second
 
@@ -123,7 +126,9 @@ func New(o Options) *Uplink {
 	}
 	u := &Uplink{o: o, log: o.Logger, window: make(chan struct{}, o.Window)}
 	if o.Rate > 0 {
-		u.interval = time.Second / time.Duration(o.Rate)
+		// 1 % under the rate: publishes sent evenly can still arrive bunched, and a broker
+		// that counts per second (AWS IoT) must never see one more than the limit.
+		u.interval = time.Second / time.Duration(o.Rate) * 101 / 100
 	}
 	return u
 }
@@ -148,6 +153,7 @@ func (u *Uplink) Run(ctx context.Context) {
 	// is found whatever else was in flight (probe.go).
 	probe := false
 	var sentTo, probeTo uint64
+	var lastUp <-chan struct{}
 	period := beatPeriod{parent: ctx}
 	defer period.stop()
 	for ctx.Err() == nil {
@@ -162,6 +168,17 @@ func (u *Uplink) Run(ctx context.Context) {
 		default:
 			u.sleep(ctx, beatEvery, up)
 			continue
+		}
+		if up != lastUp {
+			// A new connection, on which the session sends again at once whatever is still in
+			// the window: that burst counts against the rate (AWS IoT drops what exceeds 100
+			// publishes/s), so new publishes wait until it is paid for.
+			lastUp = up
+			if n := len(u.window); u.interval > 0 && n > 0 {
+				// The session may start its resend a little after it reported the connection
+				// (under load, hundreds of milliseconds): resendSlack keeps the two apart.
+				next = maxTime(next, time.Now().Add(time.Duration(n)*u.interval+resendSlack))
+			}
 		}
 		if u.lost.Load() {
 			// Publish what was lost again, in order: wait for the rest of the window to
