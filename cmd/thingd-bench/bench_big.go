@@ -117,7 +117,7 @@ func (b *bench) bigThingdOnce(run int) (bigRun, error) {
 		return r, err
 	}
 
-	if err := s.repoint(b.broker.port); err != nil {
+	if err := s.repoint(b.broker.Port); err != nil {
 		return r, err
 	}
 	if d, err = b.l.startThingd(s); err != nil {
@@ -167,7 +167,7 @@ func (b *bench) bigBridgeOnce(run int) (bridgeBigRun, error) {
 		return r, err
 	}
 	defer bs.close()
-	pid := bs.broker.p.pid()
+	pid := bs.broker.PID()
 	time.Sleep(5 * time.Second)
 	if r.idle, err = readMemory(pid); err != nil {
 		return r, err
@@ -182,7 +182,7 @@ func (b *bench) bigBridgeOnce(run int) (bridgeBigRun, error) {
 		if err != nil {
 			return r, err
 		}
-		if _, _, err := b.l.mosquittoPub(bs.broker.addr, false, topic, file); err != nil {
+		if _, _, err := b.l.mosquittoPub(bs.broker.Addr, false, topic, file); err != nil {
 			return r, err
 		}
 	}

@@ -29,7 +29,7 @@ func (b *bench) ready() error {
 
 // idle: thingd connected to the broker with an empty queue, five seconds after it connected.
 func (b *bench) idle() error {
-	s, err := b.l.newThingd("idle", b.broker.port, "")
+	s, err := b.l.newThingd("idle", b.broker.Port, "")
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func (b *bench) ingestAndDrain() error {
 			return err
 		}
 
-		if err := s.repoint(b.broker.port); err != nil {
+		if err := s.repoint(b.broker.Port); err != nil {
 			return err
 		}
 		t := b.router.expect(topic, b.c.n)
@@ -182,7 +182,7 @@ func (b *bench) smallBacklog() error {
 		if err := d.stopGracefully(); err != nil {
 			return err
 		}
-		if err := s.repoint(b.broker.port); err != nil {
+		if err := s.repoint(b.broker.Port); err != nil {
 			return err
 		}
 		t := b.router.expect(topic, b.c.small)

@@ -20,7 +20,7 @@ func (l *lab) mosquittoPub(addr string, tls bool, topic, file string) (wall, cpu
 	}
 	args := []string{l.tools["mosquitto_pub"], "-h", host, "-p", port, "-q", "1", "-t", topic, "-l"}
 	if tls {
-		args = append(args, "--cafile", l.pki.CAFile, "--cert", l.clientCert, "--key", l.clientKey)
+		args = append(args, "--cafile", l.pki.CAFile, "--cert", l.pki.ClientCertFile, "--key", l.pki.ClientKeyFile)
 	}
 	in, err := os.Open(file)
 	if err != nil {

@@ -31,7 +31,7 @@ type procs struct {
 }
 
 func newProcs() (*procs, error) {
-	p, err := lookTool("setpriv", "util-linux")
+	p, err := testbed.Tool("setpriv", "util-linux")
 	if err != nil {
 		return nil, err
 	}
@@ -49,18 +49,6 @@ func (ps *procs) commandContext(ctx context.Context, env []string, argv ...strin
 	cmd := exec.CommandContext(ctx, ps.setpriv, testbed.SetprivArgs(argv[0], argv[1:]...)...)
 	cmd.Env = append(os.Environ(), env...)
 	return cmd
-}
-
-// start starts argv with stdout and stderr appended to logFile.
-func (ps *procs) start(name, logFile string, env []string, argv ...string) (*proc, error) {
-	cmd := ps.command(env, argv...)
-	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open the log of %s: %w", name, err)
-	}
-	defer f.Close() // the child has its own descriptor
-	cmd.Stdout, cmd.Stderr = f, f
-	return ps.startCmd(name, cmd)
 }
 
 // startCmd starts a prepared command and tracks it.
@@ -136,12 +124,4 @@ func (ps *procs) stopAll() {
 	for i := len(all) - 1; i >= 0; i-- {
 		all[i].stop(5 * time.Second)
 	}
-}
-
-// lookTool finds a program in PATH or the sbin directories.
-func lookTool(name, pkg string) (string, error) {
-	if p, err := testbed.LookPath(name); err == nil {
-		return p, nil
-	}
-	return "", fmt.Errorf("%s is not installed; install it with: apt-get install -y %s", name, pkg)
 }

@@ -55,7 +55,7 @@ max_bytes = "2GiB"
 socket = %q
 [log]
 level = "info"
-`, port, l.pki.CAFile, l.deviceCert, l.deviceKey, l.ntp.addr, filepath.Join(s.dir, "clock"), s.queue, s.socket)
+`, port, l.pki.CAFile, l.pki.DeviceCertFile, l.pki.DeviceKeyFile, l.ntp.Addr, filepath.Join(s.dir, "clock"), s.queue, s.socket)
 	return s, os.WriteFile(s.config, []byte(doc), 0o600)
 }
 
