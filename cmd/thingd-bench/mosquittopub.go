@@ -27,7 +27,10 @@ func (l *lab) mosquittoPub(addr string, tls bool, topic, file string) (wall, cpu
 		return 0, 0, err
 	}
 	defer in.Close()
-	cmd := l.ps.command(nil, args...)
+	cmd, err := l.ps.command(nil, args...)
+	if err != nil {
+		return 0, 0, err
+	}
 	cmd.Stdin = in
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -27,7 +27,7 @@ type Chrony struct {
 	Dir     string
 	LogFile string
 
-	proc      *proc
+	proc      *Process
 	removeDir bool
 }
 
@@ -90,7 +90,7 @@ func LaunchChrony(o ChronyOptions) (_ *Chrony, err error) {
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if c.proc.exited() {
+		if c.proc.Exited() {
 			return nil, c.proc.startupError(fmt.Sprintf("chronyd -f %s on UDP port %d exited during start-up", conf, c.Port), c.proc.err)
 		}
 		err := NTPAnswers(c.Addr)
@@ -107,7 +107,7 @@ func LaunchChrony(o ChronyOptions) (_ *Chrony, err error) {
 // Close stops chronyd by PID and removes its directory if LaunchChrony made it. It may be
 // called more than once.
 func (c *Chrony) Close() error {
-	err := c.proc.stop(10 * time.Second)
+	err := c.proc.Stop(10 * time.Second)
 	if c.removeDir {
 		err = errors.Join(err, os.RemoveAll(c.Dir))
 	}
@@ -115,7 +115,7 @@ func (c *Chrony) Close() error {
 }
 
 // PID is chronyd's process ID.
-func (c *Chrony) PID() int { return c.proc.cmd.Process.Pid }
+func (c *Chrony) PID() int { return c.proc.PID() }
 
 // ChronyConf is chrony.conf for a chronyd serving NTP from its local clock on
 // 127.0.0.1:port, with its pid and drift files in dir and both command sockets off (see

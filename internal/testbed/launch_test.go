@@ -1,6 +1,7 @@
 package testbed_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strings"
@@ -127,5 +128,48 @@ func TestMakePKI(t *testing.T) {
 	}
 	if !strings.HasPrefix(p.CA.Subject.CommonName, "thingd bench") {
 		t.Errorf("CA CN %q, want the Name option", p.CA.Subject.CommonName)
+	}
+}
+
+// ClockSafeCommand (the bench's way to start thingd and its tools) drops CAP_SYS_TIME like
+// DaemonCommand, and StartProcess's Stop kills, by PID, a process that ignores SIGTERM.
+func TestClockSafeProcess(t *testing.T) {
+	sh := testbed.Require(t, "sh", "dash")
+	cmd, err := testbed.ClockSafeCommand(context.Background(), nil, sh, "-c", "cat /proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("run sh through setpriv: %v", err)
+	}
+	for name, v := range capSets(t, out) {
+		if v&(1<<capSysTime) != 0 {
+			t.Errorf("%s = %016x still has CAP_SYS_TIME", name, v)
+		}
+	}
+
+	cmd, err = testbed.ClockSafeCommand(context.Background(), nil, sh, "-c", `trap "" TERM; echo up; while :; do sleep 0.1; done`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := testbed.StartProcess("stubborn", cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stdout.Read(make([]byte, 3)); err != nil { // the trap is set
+		p.Kill()
+		t.Fatal(err)
+	}
+	err = p.Stop(300 * time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "stubborn") || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("Stop of a process ignoring SIGTERM: %v, want it named and killed", err)
+	}
+	if !p.Exited() || p.ExitCode() != -1 {
+		t.Errorf("after Stop: exited %v, exit code %d, want true and -1", p.Exited(), p.ExitCode())
 	}
 }

@@ -57,7 +57,7 @@ type Mosquitto struct {
 	removeDir bool
 	probeTLS  *tls.Config
 	mu        sync.Mutex
-	proc      *proc
+	proc      *Process
 }
 
 // StartMosquitto starts mosquitto on a free loopback port and returns once it accepts an MQTT
@@ -173,8 +173,8 @@ func (m *Mosquitto) Start(t testing.TB) {
 func (m *Mosquitto) StartErr() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.proc != nil && !m.proc.exited() {
-		return fmt.Errorf("%s on %s is already running (pid %d)", m.Name, m.Addr, m.proc.cmd.Process.Pid)
+	if m.proc != nil && !m.proc.Exited() {
+		return fmt.Errorf("%s on %s is already running (pid %d)", m.Name, m.Addr, m.proc.PID())
 	}
 	p, err := launchProc(m.Name, m.LogFile, m.env, m.bin, "-c", m.conf)
 	if err != nil {
@@ -199,7 +199,7 @@ func (m *Mosquitto) StopErr() error {
 	if m.proc == nil {
 		return nil
 	}
-	return m.proc.stop(m.grace)
+	return m.proc.Stop(m.grace)
 }
 
 // Restart is Stop then Start, keeping the port, so clients can reconnect to the same address.
@@ -223,17 +223,17 @@ func (m *Mosquitto) Close() error {
 func (m *Mosquitto) PID() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.proc == nil || m.proc.exited() {
+	if m.proc == nil || m.proc.Exited() {
 		return 0
 	}
-	return m.proc.cmd.Process.Pid
+	return m.proc.PID()
 }
 
 // waitReady waits for a CONNACK (a TLS listener) or a plain MQTT CONNACK; m.mu is held.
 func (m *Mosquitto) waitReady() error {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if m.proc.exited() {
+		if m.proc.Exited() {
 			return m.proc.startupError(fmt.Sprintf("%s -c %s on port %d exited during start-up", m.Name, m.conf, m.Port), m.proc.err)
 		}
 		err := ProbeMQTT(m.Addr, m.probeTLS, time.Second)

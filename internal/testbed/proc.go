@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -13,11 +14,11 @@ import (
 	"time"
 )
 
-// proc is one run of a daemon the testbed started: its output goes to a log file whose tail is
-// shown when it fails to start or the test fails.
-type proc struct {
+// Process is one run of a program started through the testbed (its own daemons, or a command a
+// caller prepared with ClockSafeCommand): reaped in the background, stopped only by its PID.
+type Process struct {
 	name    string
-	logFile string
+	logFile string // "" when the caller routed the output itself
 	cmd     *exec.Cmd
 	done    chan struct{} // closed once the process has been reaped
 	err     error         // Wait's result, valid after done
@@ -68,24 +69,45 @@ func fakeTimeEnv(fakeDays int) ([]string, error) {
 }
 
 // launchProc starts argv with CAP_SYS_TIME dropped, extra environment env, and stdout/stderr
-// appended to logFile. setpriv execs the program, so the PID is the program's own.
-func launchProc(name, logFile string, env []string, argv ...string) (*proc, error) {
-	setpriv, err := Tool("setpriv", "util-linux")
+// appended to logFile.
+func launchProc(name, logFile string, env []string, argv ...string) (*Process, error) {
+	cmd, err := ClockSafeCommand(context.Background(), env, argv...)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(setpriv, SetprivArgs(argv[0], argv[1:]...)...)
-	cmd.Env = append(os.Environ(), env...)
 	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open the log of %s: %w", name, err)
 	}
 	defer f.Close() // the child holds its own descriptor
 	cmd.Stdout, cmd.Stderr = f, f
+	p, err := StartProcess(name, cmd)
+	if err != nil {
+		return nil, err
+	}
+	p.logFile = logFile
+	return p, nil
+}
+
+// ClockSafeCommand returns argv run through setpriv without CAP_SYS_TIME, with env added to
+// this process's environment, not started; ctx kills it (by PID) when done. setpriv execs the
+// program, so the PID is the program's own and /proc/<pid> describes it.
+func ClockSafeCommand(ctx context.Context, env []string, argv ...string) (*exec.Cmd, error) {
+	setpriv, err := Tool("setpriv", "util-linux")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, setpriv, SetprivArgs(argv[0], argv[1:]...)...)
+	cmd.Env = append(os.Environ(), env...)
+	return cmd, nil
+}
+
+// StartProcess starts a prepared command (from ClockSafeCommand) and reaps it in the background.
+func StartProcess(name string, cmd *exec.Cmd) (*Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s (%s): %w", name, strings.Join(cmd.Args, " "), err)
 	}
-	p := &proc{name: name, logFile: logFile, cmd: cmd, done: make(chan struct{})}
+	p := &Process{name: name, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -93,8 +115,14 @@ func launchProc(name, logFile string, env []string, argv ...string) (*proc, erro
 	return p, nil
 }
 
-// exited reports whether the process has ended.
-func (p *proc) exited() bool {
+// PID is the process's ID.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Done is closed once the process has ended and been reaped.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
 	select {
 	case <-p.done:
 		return true
@@ -103,10 +131,23 @@ func (p *proc) exited() bool {
 	}
 }
 
-// stop ends the process by PID: SIGTERM, then SIGKILL if it lingers past grace. It waits until
+// ExitCode waits for the process to end and returns its exit status; -1 for a signal.
+func (p *Process) ExitCode() int {
+	<-p.done
+	var ee *exec.ExitError
+	if errors.As(p.err, &ee) {
+		return ee.ExitCode()
+	}
+	if p.err != nil {
+		return -1
+	}
+	return 0
+}
+
+// Stop ends the process by PID: SIGTERM, then SIGKILL if it lingers past grace. It waits until
 // it is reaped, and says so when it had to kill it.
-func (p *proc) stop(grace time.Duration) error {
-	if p.exited() {
+func (p *Process) Stop(grace time.Duration) error {
+	if p.Exited() {
 		return nil
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -115,15 +156,27 @@ func (p *proc) stop(grace time.Duration) error {
 		return nil
 	case <-time.After(grace):
 	}
+	p.Kill()
+	where := ""
+	if p.logFile != "" {
+		where = "; its log is " + p.logFile
+	}
+	return fmt.Errorf("%s (pid %d) ignored SIGTERM for %v and was killed%s", p.name, p.PID(), grace, where)
+}
+
+// Kill sends SIGKILL (by PID) and waits until the process is reaped.
+func (p *Process) Kill() {
+	if p.Exited() {
+		return
+	}
 	_ = p.cmd.Process.Kill()
 	<-p.done
-	return fmt.Errorf("%s (pid %d) ignored SIGTERM for %v and was killed; its log is %s", p.name, p.cmd.Process.Pid, grace, p.logFile)
 }
 
 // startupError is the error of a daemon that did not come up: what was waited for, why, and the
 // last lines of its log, so the reader sees the daemon's own complaint. It stops p.
-func (p *proc) startupError(what string, err error) error {
-	_ = p.stop(5 * time.Second)
+func (p *Process) startupError(what string, err error) error {
+	_ = p.Stop(5 * time.Second)
 	if err == nil {
 		err = errors.New("exit status 0")
 	}
