@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"thingd/internal/testbed"
 )
 
 // benchConfig are the knobs of `thingd-bench bench`; the defaults are what `make bench` runs.
@@ -98,7 +100,7 @@ type bench struct {
 	ctx    context.Context
 	c      benchConfig
 	l      *lab
-	broker *broker
+	broker *testbed.Mosquitto
 	router *router
 	closed int // a port nothing listens on: "the broker is unreachable"
 	r      *benchResults
@@ -127,12 +129,12 @@ func runBench(ctx context.Context, c benchConfig, out io.Writer) (*benchResults,
 	if b.broker, err = l.startBroker(brokerOptions{name: "main", subInflight: 1000}); err != nil {
 		return nil, err
 	}
-	sub, err := l.subscribe(subOptions{addr: b.broker.addr, clientID: "bench-sub", topic: "bench/#", handle: b.router.handle})
+	sub, err := l.subscribe(subOptions{addr: b.broker.Addr, clientID: "bench-sub", topic: "bench/#", handle: b.router.handle})
 	if err != nil {
 		return nil, err
 	}
 	defer sub.close()
-	if b.closed, err = freePort(); err != nil {
+	if b.closed, err = testbed.LoopbackTCPPort(); err != nil {
 		return nil, err
 	}
 	steps := map[string]func() error{

@@ -78,7 +78,7 @@ func (b *bench) bigThingdOnce(run int) (bigRun, error) {
 		return r, err
 	}
 	next += c.big
-	before, err := readIO(d.pid())
+	before, err := readIO(d.PID())
 	if err != nil {
 		return r, err
 	}
@@ -86,12 +86,12 @@ func (b *bench) bigThingdOnce(run int) (bigRun, error) {
 	if err != nil {
 		return r, err
 	}
-	after, err := readIO(d.pid())
+	after, err := readIO(d.PID())
 	if err != nil {
 		return r, err
 	}
 	r.ingest, r.ingestIO = float64(c.big)/took.Seconds(), after.sub(before)
-	if r.queued, err = readMemory(d.pid()); err != nil {
+	if r.queued, err = readMemory(d.PID()); err != nil {
 		return r, err
 	}
 	b.l.logf("ingested %d in %v (%.0f msg/s); %s", c.big, took.Round(time.Millisecond), r.ingest, r.queued)
@@ -109,7 +109,7 @@ func (b *bench) bigThingdOnce(run int) (bigRun, error) {
 	}
 	r.ready = d.ready
 	time.Sleep(5 * time.Second)
-	if r.restart, err = readMemory(d.pid()); err != nil {
+	if r.restart, err = readMemory(d.PID()); err != nil {
 		return r, err
 	}
 	b.l.logf("restarted with %d queued: READY after %v; 5 s later %s", total, d.ready, r.restart)
@@ -117,20 +117,20 @@ func (b *bench) bigThingdOnce(run int) (bigRun, error) {
 		return r, err
 	}
 
-	if err := s.repoint(b.broker.port); err != nil {
+	if err := s.repoint(b.broker.Port); err != nil {
 		return r, err
 	}
 	if d, err = b.l.startThingd(s); err != nil {
 		return r, err
 	}
-	peak := sampleMemory(d.pid())
+	peak := sampleMemory(d.PID())
 	if err := t.wait(b.ctx, 60*time.Second); err != nil {
 		peak()
 		d.kill9()
 		return r, fmt.Errorf("thingd drain of the large backlog: %w", err)
 	}
 	r.drainPeak = peak()
-	if r.drain, err = readMemory(d.pid()); err != nil {
+	if r.drain, err = readMemory(d.PID()); err != nil {
 		return r, err
 	}
 	r.drainRate, r.windows, r.dups = t.rate(), t.windows(c.small), t.dups
@@ -167,7 +167,7 @@ func (b *bench) bigBridgeOnce(run int) (bridgeBigRun, error) {
 		return r, err
 	}
 	defer bs.close()
-	pid := bs.broker.p.pid()
+	pid := bs.broker.PID()
 	time.Sleep(5 * time.Second)
 	if r.idle, err = readMemory(pid); err != nil {
 		return r, err
@@ -182,7 +182,7 @@ func (b *bench) bigBridgeOnce(run int) (bridgeBigRun, error) {
 		if err != nil {
 			return r, err
 		}
-		if _, _, err := b.l.mosquittoPub(bs.broker.addr, false, topic, file); err != nil {
+		if _, _, err := b.l.mosquittoPub(bs.broker.Addr, false, topic, file); err != nil {
 			return r, err
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"thingd/internal/testbed"
 )
 
 // mosquittoPubRuns: the reference publisher, `mosquitto_pub -l -q 1` straight to the broker
@@ -17,7 +19,7 @@ func (b *bench) mosquittoPubRuns() error {
 	for i := 0; i < b.c.runs; i++ {
 		topic := fmt.Sprintf("bench/mosquitto_pub/%d", i)
 		t := b.router.expect(topic, b.c.ref)
-		took, cpu, err := b.l.mosquittoPub(b.broker.addr, true, topic, file)
+		took, cpu, err := b.l.mosquittoPub(b.broker.Addr, true, topic, file)
 		if err != nil {
 			return err
 		}
@@ -35,12 +37,13 @@ func (b *bench) mosquittoPubRuns() error {
 // bridgeSetup is a local mosquitto with persistence that bridges bench/bridge/# to the main
 // broker through a gate, so the lab can take the main broker away from it.
 type bridgeSetup struct {
+	l      *lab
 	gate   *gate
-	broker *broker
+	broker *testbed.Mosquitto
 }
 
 func (b *bench) startBridge(name string) (*bridgeSetup, error) {
-	g, err := newGate(b.broker.addr)
+	g, err := newGate(b.broker.Addr)
 	if err != nil {
 		return nil, err
 	}
@@ -52,9 +55,9 @@ func (b *bench) startBridge(name string) (*bridgeSetup, error) {
 		g.cut()
 		return nil, err
 	}
-	bs := &bridgeSetup{gate: g, broker: br}
+	bs := &bridgeSetup{l: b.l, gate: g, broker: br}
 	// One message through proves the bridge is connected.
-	probe := filepath.Join(br.dir, "probe.txt")
+	probe := filepath.Join(br.Dir, "probe.txt")
 	if err := os.WriteFile(probe, []byte("0\n"), 0o644); err != nil {
 		bs.close()
 		return nil, err
@@ -69,9 +72,9 @@ func (b *bench) startBridge(name string) (*bridgeSetup, error) {
 		}
 		if time.Now().After(deadline) {
 			bs.close()
-			return nil, fmt.Errorf("the bridge (log %s) forwarded nothing to the main broker within 30s", br.logFile)
+			return nil, fmt.Errorf("the bridge (log %s) forwarded nothing to the main broker within 30s", br.LogFile)
 		}
-		if _, _, err := b.l.mosquittoPub(br.addr, false, topic, probe); err != nil {
+		if _, _, err := b.l.mosquittoPub(br.Addr, false, topic, probe); err != nil {
 			bs.close()
 			return nil, err
 		}
@@ -81,7 +84,7 @@ func (b *bench) startBridge(name string) (*bridgeSetup, error) {
 }
 
 func (bs *bridgeSetup) close() {
-	bs.broker.stop()
+	bs.l.stopBroker(bs.broker)
 	bs.gate.cut()
 }
 
@@ -101,19 +104,19 @@ func (b *bench) bridgeRuns() error {
 		topic := fmt.Sprintf("bench/bridge/%d", i)
 		bs.gate.cut()
 		t := b.router.expect(topic, b.c.ref)
-		before, err := readIO(bs.broker.p.pid())
+		before, err := readIO(bs.broker.PID())
 		if err != nil {
 			return err
 		}
-		if _, _, err := b.l.mosquittoPub(bs.broker.addr, false, topic, file); err != nil {
+		if _, _, err := b.l.mosquittoPub(bs.broker.Addr, false, topic, file); err != nil {
 			return err
 		}
-		after, err := readIO(bs.broker.p.pid())
+		after, err := readIO(bs.broker.PID())
 		if err != nil {
 			return err
 		}
 		b.r.bridgeIO = append(b.r.bridgeIO, after.sub(before))
-		cpu0, err := cpuTime(bs.broker.p.pid())
+		cpu0, err := cpuTime(bs.broker.PID())
 		if err != nil {
 			return err
 		}
@@ -123,7 +126,7 @@ func (b *bench) bridgeRuns() error {
 		if err := b.drainWait(t); err != nil {
 			return fmt.Errorf("bridge: %w", err)
 		}
-		cpu1, err := cpuTime(bs.broker.p.pid())
+		cpu1, err := cpuTime(bs.broker.PID())
 		if err != nil {
 			return err
 		}

@@ -29,7 +29,7 @@ func (b *bench) ready() error {
 
 // idle: thingd connected to the broker with an empty queue, five seconds after it connected.
 func (b *bench) idle() error {
-	s, err := b.l.newThingd("idle", b.broker.port, "")
+	s, err := b.l.newThingd("idle", b.broker.Port, "")
 	if err != nil {
 		return err
 	}
@@ -42,12 +42,12 @@ func (b *bench) idle() error {
 		return err
 	}
 	time.Sleep(5 * time.Second)
-	if b.r.thingdIdle, err = readMemory(d.pid()); err != nil {
+	if b.r.thingdIdle, err = readMemory(d.PID()); err != nil {
 		d.kill9()
 		return err
 	}
 	b.l.logf("thingd idle: %s", b.r.thingdIdle)
-	if b.r.thingdIdleMaps, err = smapsTop(d.pid(), 6); err == nil {
+	if b.r.thingdIdleMaps, err = smapsTop(d.PID(), 6); err == nil {
 		b.l.logf("largest mappings: %s", strings.Join(b.r.thingdIdleMaps, "; "))
 	}
 	return d.stopGracefully()
@@ -71,11 +71,11 @@ func (b *bench) ingestAndDrain() error {
 		if err != nil {
 			return err
 		}
-		before, err := readIO(d.pid())
+		before, err := readIO(d.PID())
 		if err != nil {
 			return err
 		}
-		cpu0, err := cpuTime(d.pid())
+		cpu0, err := cpuTime(d.PID())
 		if err != nil {
 			return err
 		}
@@ -83,11 +83,11 @@ func (b *bench) ingestAndDrain() error {
 		if err != nil {
 			return err
 		}
-		after, err := readIO(d.pid())
+		after, err := readIO(d.PID())
 		if err != nil {
 			return err
 		}
-		cpu1, err := cpuTime(d.pid())
+		cpu1, err := cpuTime(d.PID())
 		if err != nil {
 			return err
 		}
@@ -102,7 +102,7 @@ func (b *bench) ingestAndDrain() error {
 			return err
 		}
 
-		if err := s.repoint(b.broker.port); err != nil {
+		if err := s.repoint(b.broker.Port); err != nil {
 			return err
 		}
 		t := b.router.expect(topic, b.c.n)
@@ -113,7 +113,7 @@ func (b *bench) ingestAndDrain() error {
 			d.kill9()
 			return fmt.Errorf("thingd drain: %w", err)
 		}
-		cpu, err := cpuTime(d.pid())
+		cpu, err := cpuTime(d.PID())
 		if err != nil {
 			return err
 		}
@@ -140,7 +140,7 @@ func (b *bench) single() error {
 	if err != nil {
 		return err
 	}
-	before, err := readIO(d.pid())
+	before, err := readIO(d.PID())
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func (b *bench) single() error {
 			return err
 		}
 	}
-	after, err := readIO(d.pid())
+	after, err := readIO(d.PID())
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ func (b *bench) smallBacklog() error {
 		if err := d.stopGracefully(); err != nil {
 			return err
 		}
-		if err := s.repoint(b.broker.port); err != nil {
+		if err := s.repoint(b.broker.Port); err != nil {
 			return err
 		}
 		t := b.router.expect(topic, b.c.small)

@@ -2,26 +2,13 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
+
+	"thingd/internal/testbed"
 )
 
-// broker is a mosquitto the lab runs: the main broker (mutual TLS, the stand-in for AWS
-// IoT Core) or the local bridging one that thingd is compared with.
-type broker struct {
-	name    string
-	l       *lab
-	port    int
-	addr    string
-	dir     string
-	conf    string
-	logFile string
-	p       *proc
-}
-
-// brokerOptions shape a broker's mosquitto.conf.
+// brokerOptions shape a mosquitto the lab runs: the main broker (mutual TLS, the stand-in
+// for AWS IoT Core) or the local bridging one that thingd is compared with.
 type brokerOptions struct {
 	name        string
 	persistence bool
@@ -33,78 +20,47 @@ type brokerOptions struct {
 	subInflight int
 }
 
-func (l *lab) startBroker(o brokerOptions) (*broker, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	b := &broker{name: o.name, l: l, port: port, addr: fmt.Sprintf("127.0.0.1:%d", port), dir: l.subdir(o.name)}
-	b.conf = filepath.Join(b.dir, "mosquitto.conf")
-	b.logFile = filepath.Join(b.dir, "mosquitto.log")
-	if err := os.WriteFile(b.conf, []byte(b.config(o)), 0o644); err != nil {
-		return nil, err
-	}
-	return b, b.start()
-}
+// benchLogTypes leave out mosquitto's per-message logging: it would dominate the figures.
+var benchLogTypes = []string{"error", "warning", "notice", "information"}
 
-// config: `user root` keeps mosquitto from dropping to a user that could not read the
-// lab's 0700 directories. Per-message logging is off: it would dominate the figures.
-// The main broker lets its subscribers have many messages in flight and queued, so a
-// subscriber never limits or drops what is measured.
-func (b *broker) config(o brokerOptions) string {
-	var s strings.Builder
-	s.WriteString("user root\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n")
-	s.WriteString("log_timestamp_format %Y-%m-%dT%H:%M:%S\n")
-	if o.persistence {
-		fmt.Fprintf(&s, "persistence true\npersistence_location %s/\n", b.dir)
-	} else {
-		s.WriteString("persistence false\n")
+// startBroker starts a testbed mosquitto in the lab's directory (on the real disk, so
+// /proc/<pid>/io sees its persistence writes). The main broker lets its subscribers have
+// many messages in flight and queued, so a subscriber never limits or drops what is
+// measured; the bridge gets the same window as thingd (100 QoS 1 publishes in flight).
+func (l *lab) startBroker(o brokerOptions) (*testbed.Mosquitto, error) {
+	mo := testbed.MosquittoOptions{
+		Name: "mosquitto " + o.name, Dir: l.subdir(o.name), PKI: l.pki, Persistence: o.persistence,
+		LogTypes: benchLogTypes, StopGrace: 30 * time.Second, // SIGTERM saves the persistence file
 	}
-	s.WriteString("max_queued_messages 0\n")
-	l := b.l
 	if o.bridgeTo == "" {
-		fmt.Fprintf(&s, "max_inflight_messages %d\n", o.subInflight)
-		fmt.Fprintf(&s, "listener %d 127.0.0.1\n", b.port)
-		fmt.Fprintf(&s, "cafile %s\ncertfile %s\nkeyfile %s\n", l.pki.CAFile, l.pki.ServerCertFile, l.pki.ServerKeyFile)
-		s.WriteString("require_certificate true\nuse_identity_as_username true\nallow_anonymous false\n")
-		return s.String()
+		mo.Extra = fmt.Sprintf("max_queued_messages 0\nmax_inflight_messages %d", o.subInflight)
+	} else {
+		mo.Plain = true
+		mo.Extra = fmt.Sprintf("max_queued_messages 0\nmax_inflight_messages 100\n"+
+			"connection main\naddress %s\nbridge_protocol_version mqttv311\n"+
+			"cleansession false\nremote_clientid bench-bridge\nlocal_clientid bench-bridge-local\n"+
+			"try_private false\nnotifications false\nrestart_timeout 1\nkeepalive_interval 10\n"+
+			"topic %s out 1\nbridge_cafile %s\nbridge_certfile %s\nbridge_keyfile %s",
+			o.bridgeTo, o.bridgeTopic, l.pki.CAFile, l.bridgeCert, l.bridgeKey)
 	}
-	// The bridge gets the same window as thingd (100 QoS 1 publishes in flight).
-	s.WriteString("max_inflight_messages 100\n")
-	fmt.Fprintf(&s, "listener %d 127.0.0.1\nallow_anonymous true\n", b.port)
-	fmt.Fprintf(&s, "connection main\naddress %s\nbridge_protocol_version mqttv311\n", o.bridgeTo)
-	s.WriteString("cleansession false\nremote_clientid bench-bridge\nlocal_clientid bench-bridge-local\n")
-	s.WriteString("try_private false\nnotifications false\nrestart_timeout 1\nkeepalive_interval 10\n")
-	fmt.Fprintf(&s, "topic %s out 1\n", o.bridgeTopic)
-	fmt.Fprintf(&s, "bridge_cafile %s\nbridge_certfile %s\nbridge_keyfile %s\n", l.pki.CAFile, l.bridgeCert, l.bridgeKey)
-	return s.String()
-}
-
-// start runs mosquitto and returns once its listener accepts.
-func (b *broker) start() error {
-	if b.p != nil && !b.p.exited() {
-		return fmt.Errorf("mosquitto %s is already running", b.name)
-	}
-	p, err := b.l.ps.start("mosquitto "+b.name, b.logFile, nil, b.l.tools["mosquitto"], "-c", b.conf)
+	m, err := testbed.LaunchMosquitto(mo)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	b.p = p
-	if err := waitTCP(b.addr, p, 15*time.Second); err != nil {
-		return fmt.Errorf("mosquitto %s (log %s): %w", b.name, b.logFile, err)
-	}
-	return nil
+	l.onClose(func() { l.stopBroker(m) })
+	return m, nil
 }
 
-// stop ends the broker with SIGTERM (it saves its persistence file) and waits.
-func (b *broker) stop() {
-	if b.p != nil {
-		b.p.stop(30 * time.Second)
+// stopBroker stops m; a broker that had to be killed is worth a line in the progress log.
+func (l *lab) stopBroker(m *testbed.Mosquitto) {
+	if err := m.StopErr(); err != nil {
+		l.logf("%v", err)
 	}
 }
 
-func (b *broker) restart(down time.Duration) error {
-	b.stop()
+// restartBroker takes m away for down and brings it back on the same port.
+func (l *lab) restartBroker(m *testbed.Mosquitto, down time.Duration) error {
+	l.stopBroker(m)
 	time.Sleep(down)
-	return b.start()
+	return m.StartErr()
 }

@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"thingd/internal/testbed"
 )
 
 // chaosConfig are the knobs of `thingd-bench chaos`; the defaults are what `make chaos` runs.
@@ -83,7 +85,7 @@ type chaos struct {
 	ctx    context.Context
 	c      chaosConfig
 	l      *lab
-	broker *broker
+	broker *testbed.Mosquitto
 	aws    *awsWorld
 	gate   *gate
 	setup  *thingdSetup
@@ -137,12 +139,12 @@ func runChaos(ctx context.Context, c chaosConfig, out io.Writer) (*chaosResult, 
 		if ch.broker, err = l.startBroker(brokerOptions{name: "main", persistence: true, subInflight: 20}); err != nil {
 			return nil, err
 		}
-		sub, err := l.subscribe(subOptions{addr: ch.broker.addr, clientID: "chaos-sub", persistent: true, topic: "chaos/#", handle: ch.rec.add})
+		sub, err := l.subscribe(subOptions{addr: ch.broker.Addr, clientID: "chaos-sub", persistent: true, topic: "chaos/#", handle: ch.rec.add})
 		if err != nil {
 			return nil, err
 		}
 		defer sub.close()
-		target = ch.broker.addr
+		target = ch.broker.Addr
 	}
 	if ch.gate, err = newGate(target); err != nil {
 		return nil, err

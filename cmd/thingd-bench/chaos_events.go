@@ -63,7 +63,7 @@ func (ch *chaos) runEvents(ctx context.Context, start time.Time) error {
 			err = ch.killDaemon(e.down)
 		case eventRestart:
 			e.down = time.Duration(500+ch.rng.IntN(1500)) * time.Millisecond
-			err = ch.broker.restart(e.down)
+			err = ch.l.restartBroker(ch.broker, e.down)
 		case eventCut:
 			e.down = time.Duration(1000+ch.rng.IntN(3000)) * time.Millisecond
 			ch.gate.cut()

@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"thingd/internal/testbed"
 )
 
 // gate is a TCP forwarder on a fixed loopback port that the lab opens and cuts: closed, the
@@ -27,7 +29,7 @@ type gate struct {
 }
 
 func newGate(target string) (*gate, error) {
-	port, err := freePort()
+	port, err := testbed.LoopbackTCPPort()
 	if err != nil {
 		return nil, err
 	}

@@ -4,25 +4,25 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
-	"thingd/internal/devpki"
+	"thingd/internal/testbed"
 )
 
 // lab is one run's world: a temp directory on the real disk (so that /proc/<pid>/io sees
 // the writes), a throw-away PKI, chronyd, and every process started, stopped in close.
+// mosquitto, chronyd and the PKI are the testbed's; the lab tracks thingd and the tools.
 type lab struct {
 	ctx    context.Context // cancelled on SIGINT/SIGTERM: every wait gives up
 	dir    string
 	ps     *procs
-	pki    *devpki.PKI
+	pki    *testbed.PKI // thingd is DeviceCert (CN thingd-device), the subscribers ClientCert
 	thingd string
 	tools  map[string]string
-	ntp    *chrony
+	ntp    *testbed.Chrony
 	out    io.Writer
 	start  time.Time
 	// thingdEnv is added to the environment of every thingd the lab starts.
@@ -31,8 +31,6 @@ type lab struct {
 	// daemon`) with CPU and allocation profiles written there, instead of `thingd run`.
 	profileDir string
 
-	deviceCert, deviceKey string // thingd's identity (CN thingd-device)
-	clientCert, clientKey string // the lab's subscribers (CN bench-client)
 	bridgeCert, bridgeKey string // the bridging mosquitto (CN bench-bridge)
 
 	mu      sync.Mutex
@@ -49,13 +47,10 @@ func newLab(ctx context.Context, thingdBin string, out io.Writer) (l *lab, err e
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("thingd binary %s: %w (run make build first)", bin, err)
 	}
-	ps, err := newProcs()
-	if err != nil {
-		return nil, err
-	}
-	l = &lab{ctx: ctx, ps: ps, thingd: bin, tools: map[string]string{}, out: out, start: time.Now()}
-	for _, t := range [][2]string{{"mosquitto", "mosquitto"}, {"mosquitto_pub", "mosquitto-clients"}, {"chronyd", "chrony"}} {
-		if l.tools[t[0]], err = lookTool(t[0], t[1]); err != nil {
+	l = &lab{ctx: ctx, ps: &procs{}, thingd: bin, tools: map[string]string{}, out: out, start: time.Now()}
+	// Checked up front, so a missing one fails the run before anything starts.
+	for _, t := range [][2]string{{"mosquitto", "mosquitto"}, {"mosquitto_pub", "mosquitto-clients"}, {"chronyd", "chrony"}, {"setpriv", "util-linux"}} {
+		if l.tools[t[0]], err = testbed.Tool(t[0], t[1]); err != nil {
 			return nil, err
 		}
 	}
@@ -68,21 +63,23 @@ func newLab(ctx context.Context, thingdBin string, out io.Writer) (l *lab, err e
 			l.close()
 		}
 	}()
-	pdir := l.subdir("pki")
-	if l.pki, err = devpki.New(devpki.Options{Dir: pdir, Name: "thingd bench"}); err != nil {
+	if l.pki, err = testbed.MakePKI(l.subdir("pki"), testbed.PKIOptions{Name: "thingd bench"}); err != nil {
 		return nil, err
 	}
-	for _, id := range []struct {
-		cn        string
-		cert, key *string
-	}{{"thingd-device", &l.deviceCert, &l.deviceKey}, {"bench-client", &l.clientCert, &l.clientKey}, {"bench-bridge", &l.bridgeCert, &l.bridgeKey}} {
-		if *id.cert, *id.key, err = l.pki.Issue(id.cn); err != nil {
-			return nil, err
+	if l.bridgeCert, l.bridgeKey, err = l.pki.Issue("bench-bridge"); err != nil {
+		return nil, err
+	}
+	// chronyd serves NTP from the local clock, so thingd's clock syncs at once and the
+	// first connection does not wait for trusted time.
+	if l.ntp, err = testbed.LaunchChrony(testbed.ChronyOptions{Dir: l.subdir("chrony")}); err != nil {
+		return nil, err
+	}
+	ntp := l.ntp
+	l.onClose(func() {
+		if err := ntp.Close(); err != nil {
+			l.logf("%v", err)
 		}
-	}
-	if l.ntp, err = startChrony(l); err != nil {
-		return nil, err
-	}
+	})
 	return l, nil
 }
 
@@ -124,42 +121,4 @@ func (l *lab) subdir(name string) string {
 // logf prints a progress line with the time since the lab started.
 func (l *lab) logf(format string, args ...any) {
 	fmt.Fprintf(l.out, "[%6.1fs] %s\n", time.Since(l.start).Seconds(), fmt.Sprintf(format, args...))
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func freeUDPPort() (int, error) {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port, nil
-}
-
-// waitTCP waits until addr accepts a TCP connection, failing early if p exits.
-func waitTCP(addr string, p *proc, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		if p != nil && p.exited() {
-			return fmt.Errorf("%s exited during start-up: %v", p.name, p.err)
-		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("nothing accepts on %s after %v: %w", addr, timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -20,14 +20,17 @@ func (l *lab) mosquittoPub(addr string, tls bool, topic, file string) (wall, cpu
 	}
 	args := []string{l.tools["mosquitto_pub"], "-h", host, "-p", port, "-q", "1", "-t", topic, "-l"}
 	if tls {
-		args = append(args, "--cafile", l.pki.CAFile, "--cert", l.clientCert, "--key", l.clientKey)
+		args = append(args, "--cafile", l.pki.CAFile, "--cert", l.pki.ClientCertFile, "--key", l.pki.ClientKeyFile)
 	}
 	in, err := os.Open(file)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer in.Close()
-	cmd := l.ps.command(nil, args...)
+	cmd, err := l.ps.command(nil, args...)
+	if err != nil {
+		return 0, 0, err
+	}
 	cmd.Stdin = in
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -24,7 +24,7 @@ type subOptions struct {
 }
 
 func (l *lab) subscribe(o subOptions) (*subscriber, error) {
-	tlsCfg, err := l.pki.ClientTLS(l.clientCert, l.clientKey)
+	tlsCfg, err := l.pki.ClientTLSFor(l.pki.ClientCertFile, l.pki.ClientKeyFile)
 	if err != nil {
 		return nil, err
 	}

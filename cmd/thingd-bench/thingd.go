@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"thingd/internal/testbed"
 )
 
 // thingdSetup is one thingd's files: a config pointing at a broker port, a queue and a socket.
@@ -55,7 +57,7 @@ max_bytes = "2GiB"
 socket = %q
 [log]
 level = "info"
-`, port, l.pki.CAFile, l.deviceCert, l.deviceKey, l.ntp.addr, filepath.Join(s.dir, "clock"), s.queue, s.socket)
+`, port, l.pki.CAFile, l.pki.DeviceCertFile, l.pki.DeviceKeyFile, l.ntp.Addr, filepath.Join(s.dir, "clock"), s.queue, s.socket)
 	return s, os.WriteFile(s.config, []byte(doc), 0o600)
 }
 
@@ -76,7 +78,7 @@ func (s *thingdSetup) repoint(port int) error {
 
 // daemon is a running `thingd run`.
 type daemon struct {
-	*proc
+	*testbed.Process
 	setup   *thingdSetup
 	started time.Time
 	ready   time.Duration // exec to READY=1
@@ -103,7 +105,11 @@ func (l *lab) startThingd(s *thingdSetup) (*daemon, error) {
 			"--cpuprofile", filepath.Join(l.profileDir, "cpu-"+k+".pprof"), "--memprofile", filepath.Join(l.profileDir, "allocs-"+k+".pprof")}
 	}
 	env := append([]string{"NOTIFY_SOCKET=" + n.path}, s.env...)
-	cmd := l.ps.command(env, argv...)
+	cmd, err := l.ps.command(env, argv...)
+	if err != nil {
+		n.close()
+		return nil, err
+	}
 	f, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		n.close()
@@ -117,10 +123,10 @@ func (l *lab) startThingd(s *thingdSetup) (*daemon, error) {
 		n.close()
 		return nil, err
 	}
-	d := &daemon{proc: p, setup: s, started: started, notify: n}
-	at, err := n.waitFor(l.ctx, "READY=1", 120*time.Second, p.done)
+	d := &daemon{Process: p, setup: s, started: started, notify: n}
+	at, err := n.waitFor(l.ctx, "READY=1", 120*time.Second, p.Done())
 	if err != nil {
-		d.kill()
+		d.Kill()
 		return nil, fmt.Errorf("%w (log %s)", err, s.log)
 	}
 	d.ready = at.Sub(started)
@@ -129,9 +135,9 @@ func (l *lab) startThingd(s *thingdSetup) (*daemon, error) {
 
 // stopGracefully sends SIGTERM and expects exit code 0.
 func (d *daemon) stopGracefully() error {
-	d.stop(60 * time.Second)
+	_ = d.Stop(60 * time.Second) // a thingd that had to be killed exits -1: reported below
 	d.notify.close()
-	if code := d.exitCode(); code != 0 {
+	if code := d.ExitCode(); code != 0 {
 		return fmt.Errorf("thingd exited %d after SIGTERM (log %s)", code, d.setup.log)
 	}
 	return nil
@@ -139,7 +145,7 @@ func (d *daemon) stopGracefully() error {
 
 // kill9 is SIGKILL, as a power cut would do to the process.
 func (d *daemon) kill9() {
-	d.kill()
+	d.Kill()
 	d.notify.close()
 }
 
@@ -156,12 +162,15 @@ func (l *lab) pubMessage(ctx context.Context, socket, topic string, payload []by
 }
 
 func (l *lab) runPub(ctx context.Context, stdin io.Reader, args ...string) (time.Duration, error) {
-	cmd := l.ps.commandContext(ctx, nil, append([]string{l.thingd, "pub"}, args...)...)
+	cmd, err := l.ps.commandContext(ctx, nil, append([]string{l.thingd, "pub"}, args...)...)
+	if err != nil {
+		return 0, err
+	}
 	cmd.Stdin = stdin
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	took := time.Since(start)
 	if err != nil {
 		return took, fmt.Errorf("thingd pub %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))

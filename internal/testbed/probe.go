@@ -20,12 +20,19 @@ func clientID(kind string) string {
 // ProbeMQTT opens a TLS connection to addr with cfg, sends an MQTT 3.1.1 CONNECT and waits for
 // a CONNACK that accepts it. Under TLS 1.3 a server refuses a client certificate only after the
 // client's handshake has finished, so a completed handshake alone proves nothing; a CONNACK does.
-// Errors from the TLS layer are wrapped, so errors.As finds x509 validity errors.
+// Errors from the TLS layer are wrapped, so errors.As finds x509 validity errors. A nil cfg
+// probes a plain MQTT listener.
 func ProbeMQTT(addr string, cfg *tls.Config, timeout time.Duration) error {
 	d := &net.Dialer{Timeout: timeout}
-	conn, err := tls.DialWithDialer(d, "tcp", addr, cfg)
+	var conn net.Conn
+	var err error
+	if cfg == nil {
+		conn, err = d.Dial("tcp", addr)
+	} else if conn, err = tls.DialWithDialer(d, "tcp", addr, cfg); err != nil {
+		err = fmt.Errorf("tls handshake with %s: %w", addr, err)
+	}
 	if err != nil {
-		return fmt.Errorf("tls handshake with %s: %w", addr, err)
+		return err
 	}
 	defer conn.Close()
 	if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {

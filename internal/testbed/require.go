@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -13,15 +14,11 @@ import (
 // missing install step, so it fails instead.
 func Require(t testing.TB, bin, aptPkg string) string {
 	t.Helper()
-	if p, err := LookPath(bin); err == nil {
-		return p
+	p, err := Tool(bin, aptPkg)
+	if err != nil {
+		fail(t, err)
 	}
-	msg := bin + " is not installed; install it with: apt-get install -y " + aptPkg
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return p
 }
 
 // LookPath is exec.LookPath that also searches the sbin directories, which a non-login PATH
@@ -43,21 +40,39 @@ func LookPath(bin string) (string, error) {
 // FreeTCPPort returns a loopback TCP port that was free a moment ago.
 func FreeTCPPort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := LoopbackTCPPort()
 	if err != nil {
-		t.Fatalf("find a free TCP port on 127.0.0.1: %v", err)
+		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // FreeUDPPort returns a loopback UDP port that was free a moment ago.
 func FreeUDPPort(t testing.TB) int {
 	t.Helper()
+	port, err := LoopbackUDPPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// LoopbackTCPPort is FreeTCPPort for callers without a testing.T.
+func LoopbackTCPPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free TCP port on 127.0.0.1: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// LoopbackUDPPort is FreeUDPPort for callers without a testing.T.
+func LoopbackUDPPort() (int, error) {
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("find a free UDP port on 127.0.0.1: %v", err)
+		return 0, fmt.Errorf("find a free UDP port on 127.0.0.1: %w", err)
 	}
 	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
