@@ -133,11 +133,13 @@ func TestRecipeSRCREV(t *testing.T) {
 	if vars["THINGD_DEVBUILD"] != "0" {
 		t.Errorf("%s: THINGD_DEVBUILD = %q, want \"0\": AUTOREV is opt-in", path, vars["THINGD_DEVBUILD"])
 	}
-	const srcrev = `${@'${AUTOREV}' if d.getVar('THINGD_DEVBUILD') == '1' else d.getVar('THINGD_RELEASE_SRCREV')}`
+	// getVar('AUTOREV'), not '${AUTOREV}': bitbake expands a nested ${AUTOREV} even when
+	// unused and then refuses the recipe ("AUTOREV/SRCPV set too late").
+	const srcrev = `${@d.getVar('AUTOREV') if d.getVar('THINGD_DEVBUILD') == '1' else d.getVar('THINGD_RELEASE_SRCREV')}`
 	if vars["SRCREV"] != srcrev {
 		t.Errorf("%s: SRCREV = %q, want %q", path, vars["SRCREV"], srcrev)
 	}
-	if strings.Count(text, "${AUTOREV}") != 1 {
+	if strings.Contains(text, "${AUTOREV}") {
 		t.Errorf("%s uses AUTOREV outside the THINGD_DEVBUILD opt-in", path)
 	}
 }

@@ -18,7 +18,7 @@ GO_INSTALL = "${GO_IMPORT}/cmd/thingd"
 THINGD_SRC_BRANCH ?= "main"
 THINGD_RELEASE_SRCREV = "b88915a1b641ccc5ce54457aeb3f09c372a20198"
 THINGD_DEVBUILD ??= "0"
-SRCREV = "${@'${AUTOREV}' if d.getVar('THINGD_DEVBUILD') == '1' else d.getVar('THINGD_RELEASE_SRCREV')}"
+SRCREV = "${@d.getVar('AUTOREV') if d.getVar('THINGD_DEVBUILD') == '1' else d.getVar('THINGD_RELEASE_SRCREV')}"
 # scarthgap's go.bbclass does not define GO_SRCURI_DESTSUFFIX, later ones do;
 # this is the value both compute.
 GO_SRCURI_DESTSUFFIX ?= "${@os.path.join(os.path.basename(d.getVar('S')), 'src', d.getVar('GO_IMPORT')) + '/'}"
