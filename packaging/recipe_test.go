@@ -54,7 +54,7 @@ func TestRecipeMatchesRepository(t *testing.T) {
 		{"GO_INSTALL", vars["GO_INSTALL"], "${GO_IMPORT}/cmd/thingd"},
 		{"SYSTEMD_SERVICE:${PN}", vars["SYSTEMD_SERVICE:${PN}"], "thingd.service"},
 		{"CONFFILES:${PN}", vars["CONFFILES:${PN}"], strings.Replace(config.DefaultPath, "/etc", "${sysconfdir}", 1)},
-		{"LICENSE", vars["LICENSE"], "Apache-2.0"},
+		{"REQUIRED_DISTRO_FEATURES", vars["REQUIRED_DISTRO_FEATURES"], "systemd"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -77,8 +77,13 @@ func TestRecipeMatchesRepository(t *testing.T) {
 	if inherit == nil {
 		t.Fatalf("%s has no inherit line", path)
 	}
-	for _, class := range []string{"go-mod", "systemd", "useradd"} {
-		if !slices.Contains(strings.Fields(inherit[1]), class) {
+	var classes []string
+	for _, m := range regexp.MustCompile(`(?m)^inherit\s+(.+)$`).FindAllStringSubmatch(text, -1) {
+		classes = append(classes, strings.Fields(m[1])...)
+	}
+	// features_check is what makes REQUIRED_DISTRO_FEATURES skip the recipe on a distro without systemd.
+	for _, class := range []string{"go-mod", "systemd", "useradd", "features_check"} {
+		if !slices.Contains(classes, class) {
 			t.Errorf("%s does not inherit %s", path, class)
 		}
 	}
@@ -114,4 +119,27 @@ func TestLayerConf(t *testing.T) {
 		t.Errorf("BBFILE_COLLECTIONS = %q, want thingd", vars["BBFILE_COLLECTIONS"])
 	}
 	mustExist(t, layer+"/README.md")
+}
+
+// TestRecipeSRCREV checks a release builds a fixed commit (the one tag v<version> names)
+// and the newest commit only when a developer opts in.
+func TestRecipeSRCREV(t *testing.T) {
+	path, _, text := recipe(t)
+	vars := bbVars(t, text)
+	rev := vars["THINGD_RELEASE_SRCREV"]
+	if !regexp.MustCompile(`^[0-9a-f]{40}$`).MatchString(rev) {
+		t.Errorf("%s: THINGD_RELEASE_SRCREV = %q, want the 40-hex commit of the release tag", path, rev)
+	}
+	if vars["THINGD_DEVBUILD"] != "0" {
+		t.Errorf("%s: THINGD_DEVBUILD = %q, want \"0\": AUTOREV is opt-in", path, vars["THINGD_DEVBUILD"])
+	}
+	// getVar('AUTOREV'), not '${AUTOREV}': bitbake expands a nested ${AUTOREV} even when
+	// unused and then refuses the recipe ("AUTOREV/SRCPV set too late").
+	const srcrev = `${@d.getVar('AUTOREV') if d.getVar('THINGD_DEVBUILD') == '1' else d.getVar('THINGD_RELEASE_SRCREV')}`
+	if vars["SRCREV"] != srcrev {
+		t.Errorf("%s: SRCREV = %q, want %q", path, vars["SRCREV"], srcrev)
+	}
+	if strings.Contains(text, "${AUTOREV}") {
+		t.Errorf("%s uses AUTOREV outside the THINGD_DEVBUILD opt-in", path)
+	}
 }

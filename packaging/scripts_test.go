@@ -190,3 +190,39 @@ func TestPurgeKeepsImportedCertificates(t *testing.T) {
 		t.Error("purge kept /etc/thingd/thingd.toml")
 	}
 }
+
+// TestPurgeRemovesOnlyThingdsFiles: purge also deletes the temporary files an interrupted
+// `thingd import` leaves (atomicfile's .NAME.tmp-*), so an otherwise empty /etc/thingd
+// and /etc/thingd/certs go, while a file of the admin's in /etc/thingd stays.
+func TestPurgeRemovesOnlyThingdsFiles(t *testing.T) {
+	for _, adminFile := range []bool{false, true} {
+		dpkgRoot := t.TempDir()
+		etc := filepath.Join(dpkgRoot, "etc/thingd")
+		if err := os.MkdirAll(filepath.Join(etc, "certs"), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		files := []string{"thingd.toml", ".thingd.toml.tmp-123", "certs/.dev.private.key.tmp-456"}
+		if adminFile {
+			files = append(files, "notes.txt")
+		}
+		for _, f := range files {
+			if err := os.WriteFile(filepath.Join(etc, f), []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runScript(t, "postrm", debTools(t), dpkgRoot, "purge")
+		if !adminFile {
+			if _, err := os.Stat(etc); err == nil {
+				left, _ := filepath.Glob(filepath.Join(etc, "*", ".*"))
+				t.Errorf("purge left /etc/thingd (contents %q)", left)
+			}
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(etc, "notes.txt")); err != nil {
+			t.Errorf("purge removed the admin's /etc/thingd/notes.txt: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(etc, "certs")); err == nil {
+			t.Error("purge kept the certs directory holding only a temporary file")
+		}
+	}
+}

@@ -3,21 +3,28 @@ DESCRIPTION = "thingd queues messages durably on the device, publishes them \
 to AWS IoT Core over MQTT with mutual TLS, syncs the clock of boards without \
 an RTC, and runs as a hardened systemd service."
 SECTION = "net"
-LICENSE = "Apache-2.0"
+# thingd, the Go standard library, and the Go modules linked in; their licence
+# files are in thingd-go-mods.inc (go test ./packaging/ keeps both true).
+LICENSE = "Apache-2.0 & BSD-2-Clause & BSD-3-Clause & EPL-2.0 & MIT"
 LIC_FILES_CHKSUM = "file://src/${GO_IMPORT}/LICENSE;md5=3b83ef96387f14655fc854ddc3c6bd57"
 
 GO_IMPORT = "thingd"
 GO_INSTALL = "${GO_IMPORT}/cmd/thingd"
 
 # Source: the thingd git checkout this layer sits in (THINGD_SRC_REPO, set in
-# conf/layer.conf), branch main, newest commit. For a release image pin it in
-# local.conf: SRCREV:pn-thingd = "<commit>".
+# conf/layer.conf). A release builds the commit of tag v${PV} (THINGD_RELEASE_SRCREV),
+# so the same layer gives the same binary. Development builds opt in to the newest
+# commit of THINGD_SRC_BRANCH with THINGD_DEVBUILD = "1" in local.conf (AUTOREV).
 THINGD_SRC_BRANCH ?= "main"
-SRCREV ?= "${AUTOREV}"
+THINGD_RELEASE_SRCREV = "b88915a1b641ccc5ce54457aeb3f09c372a20198"
+THINGD_DEVBUILD ??= "0"
+SRCREV = "${@d.getVar('AUTOREV') if d.getVar('THINGD_DEVBUILD') == '1' else d.getVar('THINGD_RELEASE_SRCREV')}"
 # scarthgap's go.bbclass does not define GO_SRCURI_DESTSUFFIX, later ones do;
 # this is the value both compute.
 GO_SRCURI_DESTSUFFIX ?= "${@os.path.join(os.path.basename(d.getVar('S')), 'src', d.getVar('GO_IMPORT')) + '/'}"
 SRC_URI = "git://${THINGD_SRC_REPO};protocol=file;branch=${THINGD_SRC_BRANCH};destsuffix=${GO_SRCURI_DESTSUFFIX}"
+# Every Go module file go.sum names, as checksummed https downloads (generated).
+require thingd-go-mods.inc
 
 inherit go-mod systemd useradd
 
@@ -30,8 +37,33 @@ GOBUILDFLAGS:remove = "-buildmode=pie"
 GO_LINUXLOADER = ""
 # buildTime is the floor below which thingd never trusts the clock.
 GO_EXTRA_LDFLAGS:append = " -X main.version=${PV} -X main.buildTime=${SOURCE_DATE_EPOCH}"
-# go-mod downloads the modules listed in go.sum while compiling.
-do_compile[network] = "1"
+# Offline build: scarthgap's bitbake (2.8) has no gomod:// fetcher and its oe-core no
+# go-vendor class, so thingd-go-mods.inc fetches the module proxy's files with the
+# plain https fetcher in do_fetch (sha256 checked; the go command then checks go.sum
+# too), and thingd_goproxy lays them out as a file:// module proxy after do_unpack.
+# do_compile has no network flag: it works with BB_NO_NETWORK = "1".
+THINGD_UNPACKDIR = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}"
+# The module zips, unpacked (the licence files LIC_FILES_CHKSUM checks are here).
+THINGD_GOMOD_DIR = "${THINGD_UNPACKDIR}/gomod"
+THINGD_GOPROXY_DIR = "${WORKDIR}/goproxy"
+export GOPROXY = "file://${THINGD_GOPROXY_DIR}"
+export GOSUMDB = "off"
+export GOTOOLCHAIN = "local"
+
+python thingd_goproxy() {
+    import shutil
+    proxy = d.getVar('THINGD_GOPROXY_DIR')
+    dl = d.getVar('DL_DIR')
+    for url in (d.getVar('SRC_URI') or '').split():
+        _, host, path, _, _, parm = bb.fetch2.decodeurl(url)
+        if host != 'proxy.golang.org':
+            continue
+        dst = os.path.join(proxy, path.lstrip('/'))
+        bb.utils.mkdirhier(os.path.dirname(dst))
+        shutil.copyfile(os.path.join(dl, parm['downloadfilename']), dst)
+}
+do_unpack[postfuncs] += "thingd_goproxy"
+do_unpack[cleandirs] += "${THINGD_GOPROXY_DIR}"
 
 # No Go version check: thingd's go.mod says go 1.22, the Go of scarthgap (the
 # oldest release in LAYERSERIES_COMPAT), and `make go122` holds the code to it,
@@ -42,6 +74,10 @@ GROUPADD_PARAM:${PN} = "--system thingd"
 USERADD_PARAM:${PN} = "--system --gid thingd --home-dir ${localstatedir}/lib/thingd \
     --no-create-home --shell ${base_sbindir}/nologin \
     --comment 'thingd AWS IoT Core connector' thingd"
+
+# A systemd service (Type=notify, watchdog): no sysvinit script.
+REQUIRED_DISTRO_FEATURES = "systemd"
+inherit features_check
 
 SYSTEMD_SERVICE:${PN} = "thingd.service"
 SYSTEMD_AUTO_ENABLE:${PN} = "enable"
