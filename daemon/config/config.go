@@ -23,6 +23,7 @@ type Config struct {
 	Telemetry []Telemetry `toml:"telemetry"`
 	Subscribe []Subscribe `toml:"subscribe"`
 	Log       Log         `toml:"log"`
+	Shadow    Shadow      `toml:"shadow"`
 
 	// Path is the file this config was read from; relative file names in it are
 	// resolved against its directory so that `thingd import` can write certs/ beside it.
@@ -105,8 +106,9 @@ func Defaults() Config {
 			Dir:      "/var/lib/thingd/queue",
 			MaxBytes: 64 << 20,
 		},
-		Local: Local{Socket: "/run/thingd/thingd.sock"},
-		Log:   Log{Level: "info"},
+		Local:  Local{Socket: "/run/thingd/thingd.sock"},
+		Log:    Log{Level: "info"},
+		Shadow: shadowDefaults(),
 	}
 }
 

@@ -96,6 +96,7 @@ func (cfg *Config) validate(pos positions) []Problem {
 				s.Concurrency, MaxSubscribeConcurrency)
 		}
 	}
+	cfg.validateShadow(c)
 	switch cfg.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
