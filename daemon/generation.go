@@ -32,6 +32,7 @@ type generation struct {
 	handlers []handler.Handler
 	drain    *uplink.Uplink
 	link     *sessionLink
+	sh       *shadowHook
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 
@@ -43,6 +44,8 @@ func (d *Daemon) startGeneration(ctx context.Context, cfg *config.Config) {
 	gctx, cancel := context.WithCancel(ctx)
 	log := d.log
 	g := &generation{cfg: cfg, cancel: cancel}
+	cfg = d.shadowSetup(g, cfg) // the file's config plus the settings the shadow last accepted
+	g.cfg = cfg
 	var err error
 	g.clock, err = clock.New(clock.Options{
 		Servers: cfg.Clock.Servers, Step: cfg.Clock.Step, StateFile: cfg.Clock.StateFile,
@@ -73,9 +76,7 @@ func (d *Daemon) startGeneration(ctx context.Context, cfg *config.Config) {
 		Logger:     log.With(zap.String("component", "drain")),
 	})
 	g.go_(func() { g.drain.Run(gctx) })
-	for _, t := range cfg.Telemetry {
-		g.go_(func() { d.collect(gctx, g, t) })
-	}
+	d.startShadow(gctx, g, cfg) // the collectors, and the shadow agent when enabled
 	g.go_(func() { d.connect(gctx, g) })
 }
 
@@ -129,7 +130,7 @@ func (d *Daemon) connect(ctx context.Context, g *generation) {
 		TLSConfig:  func() (*stdtls.Config, error) { return g.tls.Config, nil },
 		ExplainErr: func(err error) error { return g.tls.Explain(err, g.clock.Status().Synced) },
 		Logger:     d.log,
-		OnEvent:    g.link.event,
+		OnEvent:    func(e session.Event) { g.link.event(e); g.shadowEvent(e) },
 	}, subs)
 	if err != nil {
 		g.setErr(err.Error())
@@ -167,7 +168,7 @@ func (d *Daemon) subscriptions(g *generation) ([]session.Subscription, error) {
 		g.handlers = append(g.handlers, h)
 		subs = append(subs, session.Subscription{Filter: s.Topic, QoS: byte(s.QoS), Handle: h.Accept})
 	}
-	return subs, nil
+	return append(subs, d.shadowSubscriptions(g)...), nil
 }
 
 // stopGeneration ends the current generation. At shutdown (final) the drain gets

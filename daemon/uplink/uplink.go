@@ -83,7 +83,7 @@ type Options struct {
 // Uplink is the drain loop. Run it once.
 type Uplink struct {
 	o        Options
-	interval time.Duration
+	interval atomic.Int64 // pacing between publishes, ns; 0 = unpaced
 	log      *zap.Logger
 
 	window    chan struct{} // one token per publish in flight
@@ -109,10 +109,18 @@ func New(o Options) *Uplink {
 		o.Logger = zap.NewNop()
 	}
 	u := &Uplink{o: o, log: o.Logger, window: make(chan struct{}, o.Window)}
-	if o.Rate > 0 {
-		u.interval = time.Second / time.Duration(o.Rate)
-	}
+	u.SetRate(o.Rate)
 	return u
+}
+
+// SetRate changes the most publishes per second while Run runs (a setting from the
+// shadow); 0 means unpaced.
+func (u *Uplink) SetRate(rate int) {
+	var iv time.Duration
+	if rate > 0 {
+		iv = time.Second / time.Duration(rate)
+	}
+	u.interval.Store(int64(iv))
 }
 
 // Published counts PUBACKed (QoS 1) or written (QoS 0) messages.
@@ -165,12 +173,12 @@ func (u *Uplink) Run(ctx context.Context) {
 			}
 			held = &rec
 		}
-		if u.interval > 0 {
+		if iv := time.Duration(u.interval.Load()); iv > 0 {
 			now := time.Now()
 			if next.After(now) {
 				u.sleep(ctx, next.Sub(now), nil)
 			}
-			next = maxTime(next, now).Add(u.interval)
+			next = maxTime(next, now).Add(iv)
 		}
 		if !u.acquire(ctx) {
 			continue
