@@ -400,7 +400,7 @@ func (a *Agent) reported() map[string]any {
 	if len(a.refused) > 0 {
 		ref := map[string]any{}
 		for _, k := range sortedKeys(a.refused)[:min(len(a.refused), MaxRefused)] {
-			ref[k] = a.refused[k]
+			setPath(ref, k, a.refused[k])
 		}
 		rep[settingsRefused] = ref
 	}
