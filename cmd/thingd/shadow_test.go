@@ -196,3 +196,25 @@ func TestShadowInvalidDesiredRefused(t *testing.T) {
 		t.Error("the refusal is not in the journal")
 	}
 }
+
+// lostPublisher is a link that loses every message: a cloud-side change the device never hears of.
+type lostPublisher struct{}
+
+func (lostPublisher) Publish(string, []byte, byte) error { return nil }
+
+// TestShadowGetAfterReconnect: a desired change whose delta never reached the device (it
+// was away) is taken from the get thingd sends after connecting again.
+func TestShadowGetAfterReconnect(t *testing.T) {
+	w, _, sh := newShadowWorld(t, "[shadow]\nenabled = true\n")
+	p := w.start(t)
+	waitShadow(t, sh, "", "reports", func(rep, _ map[string]any) bool { return at(rep, "log.level") == "debug" })
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+	if _, err := sh.SetDesired(lostPublisher{}, "pi", "", map[string]any{"thingd": map[string]any{"log": map[string]any{"level": "warn"}}}); err != nil {
+		t.Fatal(err)
+	}
+	p = w.start(t)
+	defer p.stop(t)
+	waitShadow(t, sh, "", "takes the missed desired state", func(rep, _ map[string]any) bool { return at(rep, "log.level") == "warn" })
+}
