@@ -104,8 +104,14 @@ func (d *Daemon) shadowSubscriptions(g *generation) []session.Subscription {
 
 // shadowEvent passes on the session's events: a get follows every subscribed connection.
 func (g *generation) shadowEvent(e session.Event) {
-	if g.sh.agent != nil && e.Kind == session.EventSubscribed {
+	if g.sh.agent == nil {
+		return
+	}
+	switch e.Kind {
+	case session.EventSubscribed:
 		g.sh.agent.Connected()
+	case session.EventDisconnected:
+		g.sh.agent.Disconnected()
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -72,11 +73,16 @@ type Options struct {
 // Agent is one shadow client. Handle messages through Subscriptions, signal connections
 // with Connected, and Run it.
 type Agent struct {
-	o         Options
-	log       *zap.Logger
-	base      string // $aws/things/<thing>/shadow[/name/<n>]
-	in        chan message
-	connected chan struct{}
+	o    Options
+	log  *zap.Logger
+	base string // $aws/things/<thing>/shadow[/name/<n>]
+	in   chan message
+	link chan struct{} // the connection changed; read linkUp and linkSeq
+
+	linkMu  sync.Mutex
+	linkUp  bool
+	linkSeq int // subscribed connections so far
+	handled int // linkSeq the agent has sent its get for
 
 	accepted map[string]any    // setting key -> desired value in effect
 	refused  map[string]string // setting key -> why not
@@ -121,7 +127,7 @@ func New(o Options) *Agent {
 	}
 	a := &Agent{
 		o: o, log: o.Logger.With(zap.String("component", "shadow")), base: Topic(o.Thing, o.Name),
-		in: make(chan message, inboxSize), connected: make(chan struct{}, 1),
+		in: make(chan message, inboxSize), link: make(chan struct{}, 1),
 		accepted: map[string]any{}, refused: map[string]string{},
 	}
 	if err := a.load(); err != nil {
@@ -161,9 +167,21 @@ func (a *Agent) handle(_ context.Context, topic string, payload []byte) error {
 
 // Connected tells the agent a connection is up with its subscriptions in place (the
 // session's EventSubscribed). It never blocks.
-func (a *Agent) Connected() {
+func (a *Agent) Connected() { a.setLink(true) }
+
+// Disconnected tells the agent the connection ended: nothing is sent until the next
+// Connected. It never blocks.
+func (a *Agent) Disconnected() { a.setLink(false) }
+
+func (a *Agent) setLink(up bool) {
+	a.linkMu.Lock()
+	a.linkUp = up
+	if up {
+		a.linkSeq++
+	}
+	a.linkMu.Unlock()
 	select {
-	case a.connected <- struct{}{}:
+	case a.link <- struct{}{}:
 	default:
 	}
 }
@@ -191,9 +209,18 @@ func (a *Agent) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-a.connected:
-			a.online, a.confirmed, a.pending = false, nil, nil
-			a.get(ctx)
+		case <-a.link:
+			a.linkMu.Lock()
+			up, seq := a.linkUp, a.linkSeq
+			a.linkMu.Unlock()
+			switch {
+			case up && seq != a.handled:
+				a.handled = seq
+				a.online, a.confirmed, a.pending = false, nil, nil
+				a.get(ctx)
+			case !up:
+				a.online, a.getToken = false, ""
+			}
 		case m := <-a.in:
 			a.receive(ctx, m)
 		case <-tick.C:

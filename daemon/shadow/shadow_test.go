@@ -347,6 +347,8 @@ func TestDesiredMissedOfflineTakenOnReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.setOffline(false)
+	// Both events may be waiting when the agent looks: the newest state wins.
+	c.agent.Disconnected()
 	c.agent.Connected()
 	eventually(t, "applied after reconnect", func() bool { eff := c.lastApplied(); return eff != nil && eff.Log.Level == "warn" })
 	if _, err := c.sh.SetDesired(cloudPub{c}, "pi", "", map[string]any{Key: nil}); err != nil {
