@@ -79,6 +79,9 @@ type Agent struct {
 	in   chan message
 	link chan struct{} // the connection changed; read linkUp and linkSeq
 
+	waitMu  sync.Mutex
+	waiters map[string]chan []byte // local Get requests by clientToken
+
 	linkMu  sync.Mutex
 	linkUp  bool
 	linkSeq int // subscribed connections so far
@@ -145,18 +148,30 @@ func Topic(thing, name string) string {
 	return t
 }
 
-// Subscriptions are the answer topics the agent needs. Handle returns at once: the agent
-// works on its own goroutine; a full inbox leaves a QoS 1 message unacknowledged, so the
-// broker delivers it again.
+// Subscriptions are the answer topics the agent needs: its own shadow's update answers and
+// delta, and the get answers of every shadow of the thing (its own, and any other one a
+// local program asks for with Get). Handle returns at once: the agent works on its own
+// goroutine; a full inbox leaves a QoS 1 message unacknowledged, so the broker delivers it
+// again.
 func (a *Agent) Subscriptions() []session.Subscription {
-	var subs []session.Subscription
-	for _, t := range []string{"/get/accepted", "/get/rejected", "/update/accepted", "/update/rejected", "/update/delta"} {
+	thing := Topic(a.o.Thing, "")
+	subs := []session.Subscription{
+		{Filter: thing + "/get/+", QoS: 1, Handle: a.handle},
+		{Filter: thing + "/name/+/get/+", QoS: 1, Handle: a.handle},
+	}
+	for _, t := range []string{"/update/accepted", "/update/rejected", "/update/delta"} {
 		subs = append(subs, session.Subscription{Filter: a.base + t, QoS: 1, Handle: a.handle})
 	}
 	return subs
 }
 
 func (a *Agent) handle(_ context.Context, topic string, payload []byte) error {
+	if strings.Contains(topic, "/get/") && a.answerWaiter(payload) {
+		return nil // the answer to a local Get
+	}
+	if !strings.HasPrefix(topic, a.base+"/") || strings.Contains(strings.TrimPrefix(topic, a.base+"/"), "name/") {
+		return nil // another shadow's get answer that nobody here asked for
+	}
 	select {
 	case a.in <- message{topic: topic, payload: slices.Clone(payload)}:
 		return nil
@@ -164,6 +179,61 @@ func (a *Agent) handle(_ context.Context, topic string, payload []byte) error {
 		return errors.New("shadow inbox full")
 	}
 }
+
+// ErrOffline is Get's error while the session is not connected.
+var ErrOffline = errors.New("not connected to AWS IoT")
+
+// Get asks for a shadow of the thing (name "" for the classic one) and returns AWS's
+// answer document (get/accepted or get/rejected) as it came.
+func (a *Agent) Get(ctx context.Context, name string) ([]byte, error) {
+	tok := localToken + strconv.FormatInt(time.Now().UnixNano(), 36)
+	ch := make(chan []byte, 1)
+	a.waitMu.Lock()
+	if a.waiters == nil {
+		a.waiters = map[string]chan []byte{}
+	}
+	a.waiters[tok] = ch
+	a.waitMu.Unlock()
+	defer func() {
+		a.waitMu.Lock()
+		delete(a.waiters, tok)
+		a.waitMu.Unlock()
+	}()
+	payload, _ := json.Marshal(map[string]string{"clientToken": tok})
+	if err := a.o.Publish(ctx, Topic(a.o.Thing, name)+"/get", payload); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrOffline, err)
+	}
+	select {
+	case doc := <-ch:
+		return doc, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("no answer from the shadow service: %w", ctx.Err())
+	}
+}
+
+// answerWaiter hands a get answer to the local Get that carries its clientToken, and
+// tells whether there was one.
+func (a *Agent) answerWaiter(payload []byte) bool {
+	var doc struct {
+		ClientToken string `json:"clientToken"`
+	}
+	if json.Unmarshal(payload, &doc) != nil || !strings.HasPrefix(doc.ClientToken, localToken) {
+		return false
+	}
+	a.waitMu.Lock()
+	ch := a.waiters[doc.ClientToken]
+	a.waitMu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- slices.Clone(payload):
+		default:
+		}
+	}
+	return true
+}
+
+// localToken starts the clientToken of a local Get, so its answer never reaches the agent.
+const localToken = "thingd-local-"
 
 // Connected tells the agent a connection is up with its subscriptions in place (the
 // session's EventSubscribed). It never blocks.

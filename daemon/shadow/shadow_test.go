@@ -50,7 +50,7 @@ func (c *cloud) deliver(topic string, payload []byte) error {
 		return nil
 	}
 	for _, s := range c.agent.Subscriptions() {
-		if s.Filter == topic {
+		if match(s.Filter, topic) {
 			return s.Handle(context.Background(), topic, payload)
 		}
 	}
@@ -109,6 +109,20 @@ func (c *cloud) lastApplied() *config.Config {
 		return nil
 	}
 	return c.applied[len(c.applied)-1]
+}
+
+// match is MQTT's filter match for the + wildcard the agent uses.
+func match(filter, topic string) bool {
+	f, t := strings.Split(filter, "/"), strings.Split(topic, "/")
+	if len(f) != len(t) {
+		return false
+	}
+	for i := range f {
+		if f[i] != "+" && f[i] != t[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
@@ -376,5 +390,29 @@ func TestVersionConflictRetried(t *testing.T) {
 	}
 	if doc, _ := c.sh.Document("pi", ""); doc.Reported["app"] != "x" {
 		t.Fatalf("the other writer's attribute is gone: %v", doc.Reported)
+	}
+}
+
+// TestLocalGet: a local program's get of any shadow of the thing gets AWS's answer, and the
+// agent does not take it for its own.
+func TestLocalGet(t *testing.T) {
+	c := run(t, setup{})
+	eventually(t, "online", func() bool { return reportedThingd(c) != nil })
+	if _, err := c.sh.SetReported(cloudPub{c}, "pi", "app", map[string]any{"x": 1}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	doc, err := c.agent.Get(ctx, "app")
+	if err != nil || !strings.Contains(string(doc), `"reported":{"x":1}`) {
+		t.Fatalf("get app: %s %v", doc, err)
+	}
+	doc, err = c.agent.Get(ctx, "")
+	if err != nil || !strings.Contains(string(doc), `"thingd":`) {
+		t.Fatalf("get classic: %s %v", doc, err)
+	}
+	doc, err = c.agent.Get(ctx, "none")
+	if err != nil || !strings.Contains(string(doc), `"code":404`) {
+		t.Fatalf("get none: %s %v", doc, err)
 	}
 }
