@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -163,4 +165,20 @@ func shadowStatus(st status.Status, notAfter time.Time) map[string]any {
 		out["certificate"] = map[string]any{"not_after": notAfter.UTC().Format(time.RFC3339)}
 	}
 	return out
+}
+
+// ShadowGet implements local.ShadowBackend: a get of one of the thing's shadows through
+// the running session, for `thingd shadow get`.
+func (d *Daemon) ShadowGet(ctx context.Context, name string) ([]byte, error) {
+	d.mu.Lock()
+	g := d.gen
+	d.mu.Unlock()
+	if g == nil || g.sh == nil || g.sh.agent == nil {
+		return nil, errors.New("the shadow is off: set [shadow] enabled = true in the config file and reload")
+	}
+	doc, err := g.sh.agent.Get(ctx, name)
+	if errors.Is(err, shadow.ErrOffline) {
+		return nil, fmt.Errorf("%w; a get needs the connection (`thingd status` tells why it is down)", err)
+	}
+	return doc, err
 }

@@ -51,11 +51,12 @@ var commands = map[string]command{
 	"import":  {importCmd, "set up from the AWS console's connect kit"},
 	"pubsub":  {pubsubCmd, "the AWS SDK sample's round trip, no daemon needed"},
 	"version": {versionCmd, "print version, commit and Go version"},
+	"shadow":  {shadowCmd, "get, update or delete a shadow of the thing through the daemon"},
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: thingd COMMAND [flags]  (thingd COMMAND -h for its flags)")
-	for _, name := range []string{"run", "check", "pub", "status", "import", "pubsub", "version"} {
+	for _, name := range []string{"run", "check", "pub", "status", "shadow", "import", "pubsub", "version"} {
 		fmt.Fprintf(w, "  %-8s %s\n", name, commands[name].summary)
 	}
 }

@@ -218,3 +218,63 @@ func TestShadowGetAfterReconnect(t *testing.T) {
 	defer p.stop(t)
 	waitShadow(t, sh, "", "takes the missed desired state", func(rep, _ map[string]any) bool { return at(rep, "log.level") == "warn" })
 }
+
+// TestShadowCommands: `thingd shadow update` made while the device cannot reach AWS is
+// queued durably and reaches the named shadow once it connects; `get` prints the shadow
+// through the daemon's connection (a missing one exits 1 with AWS's reason); `delete`
+// removes it.
+func TestShadowCommands(t *testing.T) {
+	w, b, sh := newShadowWorld(t, "[shadow]\nenabled = true\n")
+	closed := *shadowPolicy
+	closed.Connect = []string{"someone-else"}
+	b.SetPolicy(&closed)
+	p := w.start(t)
+	defer p.stop(t)
+	out, errOut, code := runThingd(t, nil, "shadow", "update", "--socket", w.socket, "--name", "app", "--message", `{"state":{"reported":{"x":1}}}`)
+	if code != 0 || !strings.Contains(out, "queued shadow/name/app/update") {
+		t.Fatalf("shadow update: exit %d: %s%s", code, out, errOut)
+	}
+	if _, ok := sh.Document("pi", "app"); ok {
+		t.Fatal("the update arrived while the device could not connect")
+	}
+	b.SetPolicy(shadowPolicy)
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		if doc, ok := sh.Document("pi", "app"); ok && doc.Reported["x"] == 1.0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the queued update never reached the shadow")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out, errOut, code = runThingd(t, nil, "shadow", "get", "--socket", w.socket, "--name", "app")
+	if code != 0 || !strings.Contains(out, `"x": 1`) || !strings.Contains(out, `"version": 1`) {
+		t.Fatalf("shadow get: exit %d: %s%s", code, out, errOut)
+	}
+	out, errOut, code = runThingd(t, nil, "shadow", "get", "--socket", w.socket, "--name", "none")
+	if code != 1 || !strings.Contains(errOut, "404") || !strings.Contains(errOut, "No shadow exists") {
+		t.Fatalf("shadow get of a missing shadow: exit %d: %s%s", code, out, errOut)
+	}
+	waitShadow(t, sh, "", "reports", func(rep, _ map[string]any) bool { return rep != nil })
+	out, errOut, code = runThingd(t, nil, "shadow", "get", "--socket", w.socket)
+	if code != 0 || !strings.Contains(out, `"thingd"`) {
+		t.Fatalf("shadow get of the classic shadow: exit %d: %s%s", code, out, errOut)
+	}
+	if out, errOut, code = runThingd(t, nil, "shadow", "delete", "--socket", w.socket, "--name", "app"); code != 0 {
+		t.Fatalf("shadow delete: exit %d: %s%s", code, out, errOut)
+	}
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		if _, ok := sh.Document("pi", "app"); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the shadow outlived thingd shadow delete")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, errOut, code := runThingd(t, nil, "shadow", "update", "--socket", w.socket, "--message", "not json"); code != 2 || !strings.Contains(errOut, `"state"`) {
+		t.Fatalf("a bad document: exit %d: %s", code, errOut)
+	}
+}
