@@ -19,9 +19,9 @@ const ingestRule = "demo_ingest"
 func demoPolicy() *awsiot.Policy {
 	return &awsiot.Policy{
 		Connect:   []string{demoThing},
-		Publish:   []string{"dt/${iot:ClientId}/#", "$aws/rules/" + ingestRule + "/#"},
-		Subscribe: []string{"cmd/${iot:ClientId}/#"},
-		Receive:   []string{"cmd/${iot:ClientId}/#"},
+		Publish:   []string{"dt/${iot:ClientId}/#", "$aws/rules/" + ingestRule + "/#", shadowTopics},
+		Subscribe: []string{"cmd/${iot:ClientId}/#", shadowTopics},
+		Receive:   []string{"cmd/${iot:ClientId}/#", shadowTopics},
 	}
 }
 
@@ -29,8 +29,9 @@ func demoPolicy() *awsiot.Policy {
 // what it sees of thingd is printed as it happens.
 type broker struct {
 	*awsiot.Broker
-	stop chan struct{}
-	wg   sync.WaitGroup
+	shadow *awsiot.Shadow // the Device Shadow service
+	stop   chan struct{}
+	wg     sync.WaitGroup
 }
 
 // Publish sends a QoS 1 message from the cloud side.
@@ -53,11 +54,12 @@ func startNarratedBroker(pki *devpki.PKI, out *printer) (*broker, <-chan struct{
 		return nil, nil, err
 	}
 	pol := demoPolicy()
-	ab, err := awsiot.Start(awsiot.Options{ServerTLS: srv, Policy: pol})
+	sh := awsiot.NewShadow()
+	ab, err := awsiot.Start(awsiot.Options{ServerTLS: srv, Policy: pol, Services: []awsiot.Service{sh}})
 	if err != nil {
 		return nil, nil, err
 	}
-	b := &broker{Broker: ab, stop: make(chan struct{})}
+	b := &broker{Broker: ab, shadow: sh, stop: make(chan struct{})}
 	all, err := ab.Subscribe("#")
 	if err != nil {
 		_ = ab.Close()

@@ -58,6 +58,10 @@ file  = %q
 
 [log]
 level = "info"
+
+[shadow]
+enabled  = true    # report to the classic shadow, take settings from its desired state
+interval = "10s"
 `, c.BrokerPort, demoThing, c.CAFile, c.CertFile, c.KeyFile, c.NTPAddr,
 		filepath.Join(c.Dir, "clock"), filepath.Join(c.Dir, "queue"), c.socket(), c.commandFile())
 	if err := os.WriteFile(c.path(), []byte(doc), 0o600); err != nil {

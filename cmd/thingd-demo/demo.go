@@ -95,6 +95,7 @@ func run(ctx context.Context, o options, out *printer) (err error) {
 		func() { pubHello(hctx, bin, cfg.socket(), out) },
 		func() { cloud(hctx, b, subscribed, o.Every, out) },
 		func() { watchHandled(hctx, cfg.commandFile(), out) },
+		func() { shadowDesired(hctx, b, subscribed, out) },
 	} {
 		wg.Add(1)
 		go func() { defer wg.Done(); f() }()

@@ -42,6 +42,8 @@ func TestDemoShowsBothDirections(t *testing.T) {
 		"broker  │ ← demo-pi dt/demo-pi/hello hello from a local producer",
 		`cloud   │ → cmd/demo-pi/led {"led":"on","n":1}`,
 		`device  │ handled: last-command.json now holds {"led":"on","n":1}`,
+		`cloud   │ → shadow desired thingd.telemetry.interval = "2s" (was 5s)`,
+		`device  │ shadow reported thingd.telemetry.interval = "2s": applied live, no reconnect`,
 		"thingd  │ INFO\tclock synced",
 		"demo    │ thingd exited with status 0",
 	} {
