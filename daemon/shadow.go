@@ -182,3 +182,12 @@ func (d *Daemon) ShadowGet(ctx context.Context, name string) ([]byte, error) {
 	}
 	return doc, err
 }
+
+// shadowState is the agent's part of the status value; nil when the shadow is off.
+func (g *generation) shadowState() *status.Shadow {
+	if g.sh == nil || g.sh.agent == nil {
+		return nil
+	}
+	st := g.sh.agent.State()
+	return &st
+}

@@ -195,6 +195,10 @@ func TestShadowInvalidDesiredRefused(t *testing.T) {
 	if !strings.Contains(p.log.String(), "desired setting refused") {
 		t.Error("the refusal is not in the journal")
 	}
+	out, errOut, code := runThingd(t, nil, "status", "--socket", w.socket)
+	if code != 0 || !strings.Contains(out, "refused telemetry.interval: is 100ms") || !strings.Contains(out, "settings from the shadow: log.level = info") {
+		t.Errorf("thingd status: exit %d: %s%s", code, out, errOut)
+	}
 }
 
 // lostPublisher is a link that loses every message: a cloud-side change the device never hears of.

@@ -27,6 +27,7 @@ import (
 
 	"thingd/daemon/config"
 	"thingd/daemon/session"
+	"thingd/daemon/status"
 	"thingd/internal/atomicfile"
 )
 
@@ -81,6 +82,12 @@ type Agent struct {
 
 	waitMu  sync.Mutex
 	waiters map[string]chan []byte // local Get requests by clientToken
+
+	updates      uint64
+	lastUpdate   time.Time
+	lastRejected string
+	stateMu      sync.Mutex
+	state        status.Shadow // a copy for State, refreshed by Run
 
 	linkMu  sync.Mutex
 	linkUp  bool
@@ -303,7 +310,38 @@ func (a *Agent) Run(ctx context.Context) {
 			}
 			a.maybeUpdate(ctx, now)
 		}
+		a.snapshot()
 	}
+}
+
+// snapshot refreshes the copy State returns.
+func (a *Agent) snapshot() {
+	st := status.Shadow{Topic: a.base, InSync: a.online, Version: a.version, Updates: a.updates,
+		LastUpdate: status.TimePtr(a.lastUpdate), LastRejected: a.lastRejected}
+	if len(a.accepted) > 0 {
+		st.Settings = make(map[string]any, len(a.accepted))
+		for k, v := range a.accepted {
+			if _, bad := a.refused[k]; !bad {
+				st.Settings[k] = v
+			}
+		}
+	}
+	if len(a.refused) > 0 {
+		st.Refused = make(map[string]string, len(a.refused))
+		for k, v := range a.refused {
+			st.Refused[k] = v
+		}
+	}
+	a.stateMu.Lock()
+	a.state = st
+	a.stateMu.Unlock()
+}
+
+// State is the agent's state for thingd status; safe from any goroutine.
+func (a *Agent) State() status.Shadow {
+	a.stateMu.Lock()
+	defer a.stateMu.Unlock()
+	return a.state
 }
 
 func (a *Agent) token(kind string) string {
@@ -383,12 +421,15 @@ func (a *Agent) receive(ctx context.Context, m message) {
 		if a.pending != nil && doc.ClientToken == a.pending.token {
 			merge(a.confirmed, a.pending.diff)
 			a.pending = nil
+			a.updates++
+			a.lastUpdate = time.Now()
 		}
 	case "update/rejected":
 		if a.pending == nil || doc.ClientToken != a.pending.token {
 			return
 		}
 		a.pending = nil
+		a.lastRejected = fmt.Sprintf("%d %s", doc.Code, doc.Message)
 		if doc.Code == 409 {
 			// Someone else updated the shadow: read it again, then send what still differs.
 			a.log.Debug("shadow version conflict; reading the shadow again", zap.Int("version", a.version))

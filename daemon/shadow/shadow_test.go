@@ -325,6 +325,10 @@ func TestInvalidDesiredRefusedOthersApplied(t *testing.T) {
 	if eff := c.lastApplied(); eff == nil || eff.Telemetry[0].Interval.D() != time.Minute || eff.Log.Level != "debug" {
 		t.Fatalf("applied %+v", eff)
 	}
+	eventually(t, "state", func() bool {
+		st := c.agent.State()
+		return st.InSync && st.Settings["log.level"] == "debug" && strings.Contains(st.Refused["telemetry.interval"], "1s")
+	})
 	// Fixing the value clears the refusal.
 	if _, err := c.sh.SetDesired(cloudPub{c}, "pi", "", map[string]any{Key: map[string]any{"telemetry": map[string]any{"interval": "5s"}}}); err != nil {
 		t.Fatal(err)
@@ -387,6 +391,9 @@ func TestVersionConflictRetried(t *testing.T) {
 	eventually(t, "update after the conflict", func() bool { return path(reportedThingd(c), "queue.depth") == 3.0 })
 	if n := c.rejected(409); n < 1 {
 		t.Fatalf("no version conflict happened (%d): the test shows nothing", n)
+	}
+	if st := c.agent.State(); st.LastRejected != "409 Version conflict" || st.Updates < 2 {
+		t.Fatalf("state %+v", st)
 	}
 	if doc, _ := c.sh.Document("pi", ""); doc.Reported["app"] != "x" {
 		t.Fatalf("the other writer's attribute is gone: %v", doc.Reported)

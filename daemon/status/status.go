@@ -24,6 +24,7 @@ type Status struct {
 	Counters      Counters   `json:"counters"`
 	Subscriptions []string   `json:"subscriptions"`
 	ReloadError   string     `json:"reload_error,omitempty"`
+	Shadow        *Shadow    `json:"shadow,omitempty"`
 }
 
 // Connection is the MQTT session. Times that have not happened are nil, so JSON omits
@@ -157,6 +158,9 @@ func (s Status) Text() string {
 		subs = "(none)"
 	}
 	fmt.Fprintf(&w, "subscribed  %s\n", subs)
+	if s.Shadow != nil {
+		w.WriteString(s.Shadow.text())
+	}
 	if s.ReloadError != "" {
 		fmt.Fprintf(&w, "reload      FAILED, running the previous config: %s\n", s.ReloadError)
 	}
