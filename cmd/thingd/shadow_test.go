@@ -282,3 +282,54 @@ func TestShadowCommands(t *testing.T) {
 		t.Fatalf("a bad document: exit %d: %s", code, errOut)
 	}
 }
+
+// TestShadowSettingsSurviveOfflineRestart: settings accepted from the shadow are kept on
+// disk, so thingd restarted without a connection runs with them (telemetry every 2 s, queued
+// while offline) and shows them in thingd status before it could read the shadow again.
+func TestShadowSettingsSurviveOfflineRestart(t *testing.T) {
+	w, b, sh := newShadowWorld(t, "[shadow]\nenabled = true\n[[telemetry]]\ntopic = \"dt/{thing}/system\"\ninterval = \"60s\"\n")
+	p := w.start(t)
+	waitShadow(t, sh, "", "reports", func(rep, _ map[string]any) bool { return rep != nil })
+	if _, err := sh.SetDesired(b, "pi", "", map[string]any{"thingd": map[string]any{"telemetry": map[string]any{"interval": "2s"}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitShadow(t, sh, "", "takes the setting", func(rep, _ map[string]any) bool { return at(rep, "telemetry.interval") == "2s" })
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+	closed := *shadowPolicy
+	closed.Connect = []string{"someone-else"}
+	b.SetPolicy(&closed)
+	p = w.start(t)
+	defer p.stop(t)
+	deadline := time.Now().Add(60 * time.Second)
+	var st struct {
+		Queue struct {
+			Depth int `json:"depth"`
+		} `json:"queue"`
+		Shadow struct {
+			InSync   bool           `json:"in_sync"`
+			Settings map[string]any `json:"settings"`
+		} `json:"shadow"`
+	}
+	for {
+		out, errOut, code := runThingd(t, nil, "status", "--socket", w.socket, "--json")
+		if code != 0 {
+			t.Fatalf("status: exit %d: %s", code, errOut)
+		}
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatal(err)
+		}
+		// Samples every 2 s pile up in the queue while offline; at 60 s there would be one.
+		if st.Shadow.Settings["telemetry.interval"] == "2s" && st.Queue.Depth >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after an offline restart: %s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if st.Shadow.InSync || b.Connected("thingd-test") {
+		t.Fatal("the device was connected: the test shows nothing")
+	}
+}
