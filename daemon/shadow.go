@@ -40,7 +40,7 @@ func (d *Daemon) shadowSetup(g *generation, cfg *config.Config) *config.Config {
 	}
 	file := cfg
 	g.sh.agent = shadow.New(shadow.Options{
-		Thing: cfg.Thing(), Name: cfg.Shadow.Name, Interval: cfg.Shadow.Interval.D(),
+		Thing: cfg.Thing(), Name: cfg.Shadow.Name, Local: cfg.Shadow.Local, Interval: cfg.Shadow.Interval.D(),
 		Publish: func(ctx context.Context, topic string, payload []byte) error {
 			d.mu.Lock()
 			s := g.session

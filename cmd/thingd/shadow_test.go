@@ -228,7 +228,7 @@ func TestShadowGetAfterReconnect(t *testing.T) {
 // through the daemon's connection (a missing one exits 1 with AWS's reason); `delete`
 // removes it.
 func TestShadowCommands(t *testing.T) {
-	w, b, sh := newShadowWorld(t, "[shadow]\nenabled = true\n")
+	w, b, sh := newShadowWorld(t, "[shadow]\nenabled = true\nlocal = [\"app\", \"none\"]\n")
 	closed := *shadowPolicy
 	closed.Connect = []string{"someone-else"}
 	b.SetPolicy(&closed)

@@ -21,6 +21,9 @@ type Shadow struct {
 	Interval Duration `toml:"interval"`
 	// Lock lists setting keys the shadow may not change (the file's value holds).
 	Lock []string `toml:"lock"`
+	// Local lists the named shadows local programs may read with `thingd shadow get`: thingd
+	// subscribes to exactly their get answers, so a policy without wildcards works.
+	Local []string `toml:"local"`
 	// StateFile keeps the last accepted desired settings; "" is shadow.json beside
 	// clock.state_file.
 	StateFile string `toml:"state_file"`
@@ -41,7 +44,7 @@ var Settings = []string{SettingLogLevel, SettingMaxPublishRate, SettingTelemetry
 const DefaultShadowInterval = 60 * time.Second
 
 func shadowDefaults() Shadow {
-	return Shadow{Interval: Duration(DefaultShadowInterval), Lock: []string{}}
+	return Shadow{Interval: Duration(DefaultShadowInterval), Lock: []string{}, Local: []string{}}
 }
 
 func (cfg *Config) validateShadow(c *checker) {
@@ -51,6 +54,11 @@ func (cfg *Config) validateShadow(c *checker) {
 	}
 	if s.Interval.D() < time.Second {
 		c.bad("shadow.interval", "is %s; use at least \"1s\"", s.Interval.D())
+	}
+	for i, n := range s.Local {
+		if !validShadowName(n) {
+			c.bad(fmt.Sprintf("shadow.local[%d]", i), "%q is not a shadow name: use 1 to 64 of a-z A-Z 0-9 : _ - (not starting with $)", n)
+		}
 	}
 	for i, k := range s.Lock {
 		if !slices.Contains(Settings, k) {
@@ -87,6 +95,7 @@ func (cfg *Config) clone() *Config {
 	c.Telemetry = slices.Clone(cfg.Telemetry)
 	c.Subscribe = slices.Clone(cfg.Subscribe)
 	c.Shadow.Lock = slices.Clone(cfg.Shadow.Lock)
+	c.Shadow.Local = slices.Clone(cfg.Shadow.Local)
 	return &c
 }
 

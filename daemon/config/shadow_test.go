@@ -74,6 +74,7 @@ func TestShadowSectionValidated(t *testing.T) {
 		"[shadow]\nname = \"$bad\"\n":        "shadow.name",
 		"[shadow]\ninterval = \"10ms\"\n":    "shadow.interval",
 		"[shadow]\nlock = [\"queue.dir\"]\n": "shadow.lock[0]",
+		"[shadow]\nlocal = [\"a/b\"]\n":      "shadow.local[0]",
 	} {
 		_, err := Parse("/etc/thingd/thingd.toml", []byte("version = 1\n[mqtt]\nendpoint = \"h\"\nclient_id = \"pi\"\n"+extra))
 		if err == nil || !strings.Contains(err.Error(), want) {

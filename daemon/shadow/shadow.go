@@ -52,6 +52,8 @@ type Options struct {
 	Thing string
 	// Name is the named shadow; "" is the classic one.
 	Name string
+	// Local are the other named shadows Get may read ([shadow] local).
+	Local []string
 	// Interval is the least time between two updates that change only the status.
 	Interval time.Duration
 	// Settle is the least time between any two updates; default DefaultSettle.
@@ -155,19 +157,23 @@ func Topic(thing, name string) string {
 	return t
 }
 
-// Subscriptions are the answer topics the agent needs: its own shadow's update answers and
-// delta, and the get answers of every shadow of the thing (its own, and any other one a
-// local program asks for with Get). Handle returns at once: the agent works on its own
+// Subscriptions are the answer topics the agent needs, each named exactly (a policy
+// without wildcards works): its own shadow's get and update answers and delta, and the get
+// answers of the Local shadows. Handle returns at once: the agent works on its own
 // goroutine; a full inbox leaves a QoS 1 message unacknowledged, so the broker delivers it
 // again.
 func (a *Agent) Subscriptions() []session.Subscription {
-	thing := Topic(a.o.Thing, "")
-	subs := []session.Subscription{
-		{Filter: thing + "/get/+", QoS: 1, Handle: a.handle},
-		{Filter: thing + "/name/+/get/+", QoS: 1, Handle: a.handle},
-	}
-	for _, t := range []string{"/update/accepted", "/update/rejected", "/update/delta"} {
+	var subs []session.Subscription
+	for _, t := range []string{"/get/accepted", "/get/rejected", "/update/accepted", "/update/rejected", "/update/delta"} {
 		subs = append(subs, session.Subscription{Filter: a.base + t, QoS: 1, Handle: a.handle})
+	}
+	for _, n := range a.o.Local {
+		if n == a.o.Name {
+			continue
+		}
+		for _, t := range []string{"/get/accepted", "/get/rejected"} {
+			subs = append(subs, session.Subscription{Filter: Topic(a.o.Thing, n) + t, QoS: 1, Handle: a.handle})
+		}
 	}
 	return subs
 }
@@ -177,7 +183,7 @@ func (a *Agent) handle(_ context.Context, topic string, payload []byte) error {
 		return nil // the answer to a local Get
 	}
 	if !strings.HasPrefix(topic, a.base+"/") || strings.Contains(strings.TrimPrefix(topic, a.base+"/"), "name/") {
-		return nil // another shadow's get answer that nobody here asked for
+		return nil // a Local shadow's get answer that nobody here waits for any more
 	}
 	select {
 	case a.in <- message{topic: topic, payload: slices.Clone(payload)}:
@@ -190,9 +196,15 @@ func (a *Agent) handle(_ context.Context, topic string, payload []byte) error {
 // ErrOffline is Get's error while the session is not connected.
 var ErrOffline = errors.New("not connected to AWS IoT")
 
-// Get asks for a shadow of the thing (name "" for the classic one) and returns AWS's
-// answer document (get/accepted or get/rejected) as it came.
+// Get asks for the agent's own shadow or one of the Local ones (name "" for the classic
+// one) and returns AWS's answer document (get/accepted or get/rejected) as it came.
 func (a *Agent) Get(ctx context.Context, name string) ([]byte, error) {
+	if name != a.o.Name && !slices.Contains(a.o.Local, name) {
+		if name == "" {
+			return nil, fmt.Errorf("thingd uses the named shadow %q, so it does not read the classic shadow", a.o.Name)
+		}
+		return nil, fmt.Errorf("shadow %q is not in [shadow] local; add it there (and reload) so thingd subscribes to its answers", name)
+	}
 	tok := localToken + strconv.FormatInt(time.Now().UnixNano(), 36)
 	ch := make(chan []byte, 1)
 	a.waitMu.Lock()

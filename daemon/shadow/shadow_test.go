@@ -167,7 +167,7 @@ func run(t *testing.T, s setup) *cloud {
 	file := fileConfig(t, s.extra)
 	c := &cloud{t: t, sh: s.sh, status: map[string]any{"queue": map[string]any{"depth": 0}}}
 	c.agent = New(Options{
-		Thing: "pi", Interval: s.interval, Settle: 10 * time.Millisecond, Timeout: time.Second,
+		Thing: "pi", Local: file.Shadow.Local, Interval: s.interval, Settle: 10 * time.Millisecond, Timeout: time.Second,
 		Publish: c.Publish,
 		Status: func() map[string]any {
 			c.mu.Lock()
@@ -403,7 +403,7 @@ func TestVersionConflictRetried(t *testing.T) {
 // TestLocalGet: a local program's get of any shadow of the thing gets AWS's answer, and the
 // agent does not take it for its own.
 func TestLocalGet(t *testing.T) {
-	c := run(t, setup{})
+	c := run(t, setup{extra: "[shadow]\nlocal = [\"app\", \"none\"]\n"})
 	eventually(t, "online", func() bool { return reportedThingd(c) != nil })
 	if _, err := c.sh.SetReported(cloudPub{c}, "pi", "app", map[string]any{"x": 1}); err != nil {
 		t.Fatal(err)
@@ -421,5 +421,18 @@ func TestLocalGet(t *testing.T) {
 	doc, err = c.agent.Get(ctx, "none")
 	if err != nil || !strings.Contains(string(doc), `"code":404`) {
 		t.Fatalf("get none: %s %v", doc, err)
+	}
+	if _, err := c.agent.Get(ctx, "other"); err == nil || !strings.Contains(err.Error(), "not in [shadow] local") {
+		t.Fatalf("get of a shadow not listed: %v", err)
+	}
+	var filters []string
+	for _, s := range c.agent.Subscriptions() {
+		filters = append(filters, s.Filter)
+		if strings.ContainsAny(s.Filter, "+#") {
+			t.Errorf("wildcard subscription %s: a policy listing topics would refuse it", s.Filter)
+		}
+	}
+	if len(filters) != 9 {
+		t.Errorf("subscriptions %v", filters)
 	}
 }
