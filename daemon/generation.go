@@ -35,6 +35,7 @@ type generation struct {
 	jobs     *jobs.Agent      // nil when [jobs] is off
 	drain    *uplink.Uplink
 	link     *sessionLink
+	sh       *shadowHook
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 
@@ -55,6 +56,8 @@ func (d *Daemon) startGeneration(ctx context.Context, cfg *config.Config) {
 	gctx, cancel := context.WithCancel(ctx)
 	log := d.log
 	g := &generation{cfg: cfg, cancel: cancel}
+	cfg = d.shadowSetup(g, cfg) // the file's config plus the settings the shadow last accepted
+	g.cfg = cfg
 	var err error
 	g.clock, err = clock.New(clock.Options{
 		Servers: cfg.Clock.Servers, Step: cfg.Clock.Step, StateFile: cfg.Clock.StateFile,
@@ -86,9 +89,7 @@ func (d *Daemon) startGeneration(ctx context.Context, cfg *config.Config) {
 		Logger:      log.With(zap.String("component", "drain")),
 	})
 	g.go_(func() { g.drain.Run(gctx) })
-	for _, t := range cfg.Telemetry {
-		g.go_(func() { d.collect(gctx, g, t) })
-	}
+	d.startShadow(gctx, g, cfg) // the collectors, and the shadow agent when enabled
 	g.go_(func() { d.connect(gctx, g) })
 }
 
@@ -163,7 +164,7 @@ func (d *Daemon) connect(ctx context.Context, g *generation) {
 		TLSConfig:  func() (*stdtls.Config, error) { return g.tls.Config, nil },
 		ExplainErr: func(err error) error { return g.tls.Explain(err, g.clock.Status().Synced) },
 		Logger:     d.log,
-		OnEvent:    onEvent,
+		OnEvent:    func(e session.Event) { onEvent(e); g.shadowEvent(e) },
 	}, subs)
 	if err != nil {
 		g.setErr(err.Error())
@@ -215,7 +216,7 @@ func (d *Daemon) subscriptions(g *generation) []session.Subscription {
 	g.mu.Lock()
 	g.retries = retries
 	g.mu.Unlock()
-	return subs
+	return append(subs, d.shadowSubscriptions(g)...)
 }
 
 // handlerRetryEvery is how often a handler that cannot be built is tried again, as for TLS files.

@@ -33,6 +33,7 @@ func (d *Daemon) status() status.Status {
 	if g == nil {
 		return st
 	}
+	st.Shadow = g.shadowState()
 	now := g.clock.Now()
 	if !qs.OldestTime.IsZero() && qs.Depth > 0 {
 		st.Queue.OldestAge = now.Sub(qs.OldestTime).Round(time.Second).String()

@@ -19,10 +19,10 @@ const ingestRule = "demo_ingest"
 func demoPolicy() *awsiot.Policy {
 	return &awsiot.Policy{
 		Connect: []string{demoThing},
-		Publish: []string{"dt/${iot:ClientId}/#", "$aws/rules/" + ingestRule + "/#",
+		Publish: []string{"dt/${iot:ClientId}/#", "$aws/rules/" + ingestRule + "/#", shadowTopics,
 			"$aws/things/${iot:ClientId}/jobs/start-next", "$aws/things/${iot:ClientId}/jobs/+/update"},
-		Subscribe: []string{"cmd/${iot:ClientId}/#", "$aws/things/${iot:ClientId}/jobs/#"},
-		Receive:   []string{"cmd/${iot:ClientId}/#", "$aws/things/${iot:ClientId}/jobs/#"},
+		Subscribe: []string{"cmd/${iot:ClientId}/#", shadowTopics, "$aws/things/${iot:ClientId}/jobs/#"},
+		Receive:   []string{"cmd/${iot:ClientId}/#", shadowTopics, "$aws/things/${iot:ClientId}/jobs/#"},
 	}
 }
 
@@ -30,9 +30,10 @@ func demoPolicy() *awsiot.Policy {
 // what it sees of thingd is printed as it happens.
 type broker struct {
 	*awsiot.Broker
-	jobs *awsiot.Jobs // the AWS IoT Jobs service
-	stop chan struct{}
-	wg   sync.WaitGroup
+	shadow *awsiot.Shadow // the Device Shadow service
+	jobs   *awsiot.Jobs   // the AWS IoT Jobs service
+	stop   chan struct{}
+	wg     sync.WaitGroup
 }
 
 // Publish sends a QoS 1 message from the cloud side.
@@ -56,14 +57,15 @@ func startNarratedBroker(pki *devpki.PKI, out *printer) (*broker, <-chan struct{
 		return nil, nil, err
 	}
 	pol := demoPolicy()
+	sh := awsiot.NewShadow()
 	jobs := awsiot.NewJobs(awsiot.JobsOptions{})
-	ab, err := awsiot.Start(awsiot.Options{ServerTLS: srv, Policy: pol, Services: []awsiot.Service{jobs}})
+	ab, err := awsiot.Start(awsiot.Options{ServerTLS: srv, Policy: pol, Services: []awsiot.Service{sh, jobs}})
 	if err != nil {
 		jobs.Close()
 		return nil, nil, err
 	}
 	jobs.Attach(ab)
-	b := &broker{Broker: ab, jobs: jobs, stop: make(chan struct{})}
+	b := &broker{Broker: ab, shadow: sh, jobs: jobs, stop: make(chan struct{})}
 	all, err := ab.Subscribe("#")
 	if err != nil {
 		jobs.Close()

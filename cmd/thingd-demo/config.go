@@ -67,6 +67,10 @@ timeout   = "30s"
 
 [log]
 level = "info"
+
+[shadow]
+enabled  = true    # report to the classic shadow, take settings from its desired state
+interval = "10s"
 `, c.BrokerPort, demoThing, c.CAFile, c.CertFile, c.KeyFile, c.NTPAddr,
 		filepath.Join(c.Dir, "clock"), filepath.Join(c.Dir, "queue"), c.socket(), c.commandFile(),
 		filepath.Join(c.Dir, "jobs.json"), demoJobOutput)

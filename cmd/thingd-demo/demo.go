@@ -96,6 +96,7 @@ func run(ctx context.Context, o options, out *printer) (err error) {
 		func() { cloud(hctx, b, subscribed, o.Every, out) },
 		func() { job(hctx, b, subscribed, out) },
 		func() { watchHandled(hctx, cfg.commandFile(), out) },
+		func() { shadowDesired(hctx, b, subscribed, out) },
 	} {
 		wg.Add(1)
 		go func() { defer wg.Done(); f() }()

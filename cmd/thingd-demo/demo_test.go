@@ -44,6 +44,8 @@ func TestDemoShowsBothDirections(t *testing.T) {
 		`device  │ handled: last-command.json now holds {"led":"on","n":1}`,
 		`cloud   │ → job demo-job-1 created, document {"operation":"say-hello"}`,
 		`broker  │ job demo-job-1 SUCCEEDED (exit code 0, output "hello from the job handler")`,
+		`cloud   │ → shadow desired thingd.telemetry.interval = "2s" (was 5s)`,
+		`device  │ shadow reported thingd.telemetry.interval = "2s": applied live, no reconnect`,
 		"thingd  │ INFO\tclock synced",
 		"demo    │ thingd exited with status 0",
 	} {

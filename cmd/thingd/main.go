@@ -53,11 +53,12 @@ var commands = map[string]command{
 	"version": {versionCmd, "print version, commit and Go version"},
 
 	"deadletter": {deadLetterCmd, "list, retry or discard the messages the broker refused"},
+	"shadow":     {shadowCmd, "get, update or delete a shadow of the thing through the daemon"},
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: thingd COMMAND [flags]  (thingd COMMAND -h for its flags)")
-	for _, name := range []string{"run", "check", "pub", "status", "import", "pubsub", "deadletter", "version"} {
+	for _, name := range []string{"run", "check", "pub", "status", "shadow", "deadletter", "import", "pubsub", "version"} {
 		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
 	}
 }

@@ -24,6 +24,7 @@ type Config struct {
 	Subscribe []Subscribe `toml:"subscribe"`
 	Log       Log         `toml:"log"`
 	Jobs      Jobs        `toml:"jobs"`
+	Shadow    Shadow      `toml:"shadow"`
 
 	// Path is the file this config was read from; relative file names in it are
 	// resolved against its directory so that `thingd import` can write certs/ beside it.
@@ -106,9 +107,10 @@ func Defaults() Config {
 			Dir:      "/var/lib/thingd/queue",
 			MaxBytes: 64 << 20,
 		},
-		Local: Local{Socket: "/run/thingd/thingd.sock"},
-		Log:   Log{Level: "info"},
-		Jobs:  jobsDefaults(),
+		Local:  Local{Socket: "/run/thingd/thingd.sock"},
+		Log:    Log{Level: "info"},
+		Jobs:   jobsDefaults(),
+		Shadow: shadowDefaults(),
 	}
 }
 

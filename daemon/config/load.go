@@ -120,6 +120,7 @@ func (c *Config) resolvePaths() {
 	abs(&c.Clock.StateFile)
 	abs(&c.Queue.Dir)
 	abs(&c.Local.Socket)
+	abs(&c.Shadow.StateFile)
 	for i := range c.Subscribe {
 		abs(&c.Subscribe[i].File)
 	}

@@ -97,6 +97,7 @@ func (cfg *Config) validate(pos positions) []Problem {
 		}
 	}
 	cfg.validateJobs(c)
+	cfg.validateShadow(c)
 	switch cfg.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

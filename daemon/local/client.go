@@ -51,6 +51,25 @@ func (c *Client) Status() (json.RawMessage, error) {
 	return json.RawMessage(r.Text), nil
 }
 
+// ShadowGet asks the daemon for AWS's answer to a get of the thing's shadow name ("" =
+// classic): the get/accepted or get/rejected document.
+func (c *Client) ShadowGet(name string) (json.RawMessage, error) {
+	if err := WriteRequest(c.bw, Request{Verb: "SHADOWGET", Topic: name}); err != nil {
+		return nil, err
+	}
+	if err := c.bw.Flush(); err != nil {
+		return nil, err
+	}
+	r, err := ReadResponse(c.br)
+	if err != nil {
+		return nil, err
+	}
+	if !r.OK {
+		return nil, errors.New(r.Text)
+	}
+	return json.RawMessage(r.Text), nil
+}
+
 // Stream pipelines publishes: next yields requests until it returns ok=false (more
 // reports whether next can yield again without blocking, so the client flushes only when
 // it would otherwise wait); done is called with each response in request order. When next

@@ -28,9 +28,9 @@ var ErrProtocol = errors.New("protocol error")
 
 // Request is one parsed request.
 type Request struct {
-	Verb    string // "PUB" or "STATUS"
+	Verb    string // "PUB", "STATUS" or "SHADOWGET"
 	QoS     int
-	Topic   string
+	Topic   string // for SHADOWGET the shadow's name, "" for the classic one
 	Payload []byte
 }
 
@@ -38,6 +38,7 @@ type Request struct {
 //
 //	PUB <qos> <payload-length> <topic>\n<payload bytes>
 //	STATUS\n
+//	SHADOWGET [<shadow-name>]\n
 func ReadRequest(r *bufio.Reader) (Request, error) {
 	line, err := readLine(r)
 	if err != nil {
@@ -54,10 +55,15 @@ func ReadRequest(r *bufio.Reader) (Request, error) {
 		return readPub(r, rest)
 	case "DEADLETTER":
 		return readDeadLetter(rest)
+	case "SHADOWGET":
+		if strings.ContainsAny(rest, " /+#") {
+			return Request{}, fmt.Errorf("%w: SHADOWGET takes one shadow name", ErrProtocol)
+		}
+		return Request{Verb: verb, Topic: rest}, nil
 	case "":
 		return Request{}, fmt.Errorf("%w: empty request line", ErrProtocol)
 	default:
-		return Request{}, fmt.Errorf("%w: unknown request %q (want PUB, STATUS or DEADLETTER)", ErrProtocol, truncate(verb))
+		return Request{}, fmt.Errorf("%w: unknown request %q (want PUB, STATUS, DEADLETTER or SHADOWGET)", ErrProtocol, truncate(verb))
 	}
 }
 
@@ -135,6 +141,9 @@ func WriteRequest(w *bufio.Writer, req Request) error {
 	switch req.Verb {
 	case "STATUS":
 		_, err := w.WriteString("STATUS\n")
+		return err
+	case "SHADOWGET":
+		_, err := fmt.Fprintf(w, "SHADOWGET %s\n", req.Topic)
 		return err
 	case "PUB":
 		if strings.ContainsAny(req.Topic, "\n\r") {

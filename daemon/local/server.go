@@ -48,6 +48,15 @@ type Backend interface {
 	Status() any
 }
 
+// ShadowBackend is what a Backend also offers when it serves SHADOWGET.
+type ShadowBackend interface {
+	// ShadowGet returns AWS's answer to a get of the thing's shadow name ("" = classic).
+	ShadowGet(ctx context.Context, name string) ([]byte, error)
+}
+
+// shadowGetTimeout bounds the wait for the shadow service's answer.
+const shadowGetTimeout = 15 * time.Second
+
 // Server accepts producers on a Unix socket.
 type Server struct {
 	Path    string
@@ -234,7 +243,7 @@ func (s *Server) process(ctx context.Context, batch []Request) []Response {
 		thing = s.Thing()
 	}
 	for i, req := range batch {
-		if req.Verb == "STATUS" || req.Verb == "DEADLETTER" {
+		if req.Verb == "STATUS" || req.Verb == "DEADLETTER" || req.Verb == "SHADOWGET" {
 			continue
 		}
 		req.Topic = strings.ReplaceAll(req.Topic, "{thing}", thing)
@@ -265,6 +274,8 @@ func (s *Server) process(ctx context.Context, batch []Request) []Response {
 	for i, req := range batch {
 		if req.Verb == "DEADLETTER" {
 			resps[i] = s.deadLetter(ctx, req)
+		} else if req.Verb == "SHADOWGET" {
+			resps[i] = s.shadowGet(ctx, req.Topic)
 		}
 		if req.Verb == "STATUS" {
 			b, err := json.Marshal(s.Backend.Status())
@@ -287,4 +298,18 @@ func check(req Request, thing string) error {
 		return err
 	}
 	return limits.CheckPayload(len(req.Payload))
+}
+
+func (s *Server) shadowGet(ctx context.Context, name string) Response {
+	sb, ok := s.Backend.(ShadowBackend)
+	if !ok {
+		return Response{Text: "this thingd does not serve shadow requests"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, shadowGetTimeout)
+	defer cancel()
+	doc, err := sb.ShadowGet(ctx, name)
+	if err != nil {
+		return Response{Text: err.Error()}
+	}
+	return Response{OK: true, Text: string(doc)}
 }

@@ -29,6 +29,7 @@ type Status struct {
 	HandlerErrors []string `json:"handler_errors,omitempty"`
 	ReloadError   string   `json:"reload_error,omitempty"`
 	Jobs          *Jobs    `json:"jobs,omitempty"`
+	Shadow        *Shadow  `json:"shadow,omitempty"`
 }
 
 // Connection is the MQTT session. Times that have not happened are nil, so JSON omits
@@ -172,6 +173,9 @@ func (s Status) Text() string {
 	}
 	if s.Jobs != nil {
 		fmt.Fprintf(&w, "jobs        %s\n", s.Jobs.text())
+	}
+	if s.Shadow != nil {
+		w.WriteString(s.Shadow.text())
 	}
 	if s.ReloadError != "" {
 		fmt.Fprintf(&w, "reload      FAILED, running the previous config: %s\n", s.ReloadError)

@@ -37,6 +37,10 @@ func cases() map[string]Status {
 			Counters:      Counters{Accepted: 100, Published: 88, Dropped: 1, Refused: 2, Corrupt: 0},
 			Subscriptions: []string{"cmd/pi-42/#", "$aws/things/pi-42/shadow/update/delta"},
 			Jobs:          &Jobs{Current: "update-42", LastJob: "reboot-7", LastStatus: "SUCCEEDED", LastAt: TimePtr(at("2026-12-04T12:00:00Z")), Concluded: 3},
+			Shadow: &Shadow{Topic: "$aws/things/pi-42/shadow", InSync: true, Version: 17, Updates: 5,
+				LastUpdate: TimePtr(at("2026-12-04T13:01:30Z")), Settings: map[string]any{"telemetry.interval": "10s"},
+				Refused:      map[string]string{"log.level": `is "loud"; use debug, info, warn or error (desired "loud")`},
+				LastRejected: "413 The payload exceeds the maximum size allowed"},
 		},
 		"boot": {
 			Version: "1.2.3", Thing: "pi-42", Endpoint: "a1b2c3-ats.iot.eu-west-1.amazonaws.com:8883", Uptime: "4s",

@@ -91,7 +91,7 @@ type Options struct {
 // Uplink is the drain loop. Run it once.
 type Uplink struct {
 	o        Options
-	interval time.Duration
+	interval atomic.Int64 // pacing between publishes, ns; 0 = unpaced
 	log      *zap.Logger
 
 	window    chan struct{} // one token per publish in flight
@@ -125,12 +125,20 @@ func New(o Options) *Uplink {
 		o.Now = time.Now
 	}
 	u := &Uplink{o: o, log: o.Logger, window: make(chan struct{}, o.Window)}
-	if o.Rate > 0 {
+	u.SetRate(o.Rate)
+	return u
+}
+
+// SetRate changes the most publishes per second while Run runs (a setting from the
+// shadow); 0 means unpaced.
+func (u *Uplink) SetRate(rate int) {
+	var iv time.Duration
+	if rate > 0 {
 		// 1 % under the rate: publishes sent evenly can still arrive bunched, and a broker
 		// that counts per second (AWS IoT) must never see one more than the limit.
-		u.interval = time.Second / time.Duration(o.Rate) * 101 / 100
+		iv = time.Second / time.Duration(rate) * 101 / 100
 	}
-	return u
+	u.interval.Store(int64(iv))
 }
 
 // Published counts PUBACKed (QoS 1) or written (QoS 0) messages.
@@ -174,10 +182,10 @@ func (u *Uplink) Run(ctx context.Context) {
 			// the window: that burst counts against the rate (AWS IoT drops what exceeds 100
 			// publishes/s), so new publishes wait until it is paid for.
 			lastUp = up
-			if n := len(u.window); u.interval > 0 && n > 0 {
+			if n, iv := len(u.window), time.Duration(u.interval.Load()); iv > 0 && n > 0 {
 				// The session may start its resend a little after it reported the connection
 				// (under load, hundreds of milliseconds): resendSlack keeps the two apart.
-				next = maxTime(next, time.Now().Add(time.Duration(n)*u.interval+resendSlack))
+				next = maxTime(next, time.Now().Add(time.Duration(n)*iv+resendSlack))
 			}
 		}
 		if u.lost.Load() {
@@ -203,12 +211,12 @@ func (u *Uplink) Run(ctx context.Context) {
 			}
 			held = &rec
 		}
-		if u.interval > 0 {
+		if iv := time.Duration(u.interval.Load()); iv > 0 {
 			now := time.Now()
 			if next.After(now) {
 				u.sleep(ctx, next.Sub(now), nil)
 			}
-			next = maxTime(next, now).Add(u.interval)
+			next = maxTime(next, now).Add(iv)
 		}
 		if !u.acquire(ctx) {
 			continue

@@ -39,7 +39,8 @@
 //
 // Later AWS services on reserved topics (Device Shadow, Jobs, fleet provisioning) plug in as a
 // Service (Options.Services): it sees publishes on its topics and answers on accepted/rejected
-// topics. Only Basic Ingest exists today.
+// topics. The Device Shadow service is NewShadow (shadow.go: classic and named shadows,
+// versions, delta, documents, the 8 KB limit).
 //
 // Known simplifications: one policy for every client (with ${iot:ClientId}); policy entries are
 // MQTT filters, not AWS's * and ? wildcards; a message whose PUBACK is dropped or delayed is
