@@ -24,6 +24,8 @@ type Config struct {
 	Subscribe []Subscribe `toml:"subscribe"`
 	Log       Log         `toml:"log"`
 
+	Provisioning Provisioning `toml:"provisioning"`
+
 	// Path is the file this config was read from; relative file names in it are
 	// resolved against its directory so that `thingd import` can write certs/ beside it.
 	Path string `toml:"-"`
@@ -107,6 +109,8 @@ func Defaults() Config {
 		},
 		Local: Local{Socket: "/run/thingd/thingd.sock"},
 		Log:   Log{Level: "info"},
+
+		Provisioning: provisioningDefaults(),
 	}
 }
 
