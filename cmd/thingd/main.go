@@ -51,11 +51,13 @@ var commands = map[string]command{
 	"import":  {importCmd, "set up from the AWS console's connect kit"},
 	"pubsub":  {pubsubCmd, "the AWS SDK sample's round trip, no daemon needed"},
 	"version": {versionCmd, "print version, commit and Go version"},
+
+	"provision": {provisionCmd, "fleet provisioning by claim, once"},
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: thingd COMMAND [flags]  (thingd COMMAND -h for its flags)")
-	for _, name := range []string{"run", "check", "pub", "status", "import", "pubsub", "version"} {
+	for _, name := range []string{"run", "check", "pub", "status", "import", "pubsub", "version", "provision"} {
 		fmt.Fprintf(w, "  %-8s %s\n", name, commands[name].summary)
 	}
 }

@@ -59,17 +59,17 @@ func Needed(cfg *config.Config) (bool, error) {
 
 // Run provisions the device unless it already is, and returns its identity; cfg.MQTT then
 // carries it. A refusal by AWS IoT is a *RejectedError, no answer a *TimeoutError.
-func Run(ctx context.Context, o Options) (*config.Identity, error) {
+func Run(ctx context.Context, o Options) (_ *config.Identity, err error) {
 	cfg := o.Config
 	p := &cfg.Provisioning
 	if !p.Enabled() {
 		return nil, errors.New("provisioning is not configured: set [provisioning] template, claim_cert and claim_key (docs/provisioning.md)")
 	}
-	log := o.Logger
-	if log == nil {
-		log = zap.NewNop()
+	base := o.Logger
+	if base == nil {
+		base = zap.NewNop()
 	}
-	log = log.With(zap.String("component", "provision"), zap.String("template", p.Template))
+	log := base.With(zap.String("component", "provision"), zap.String("template", p.Template))
 	status := o.Status
 	if status == nil {
 		status = func(string) {}
@@ -108,6 +108,13 @@ func Run(ctx context.Context, o Options) (*config.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			// A failed attempt keeps no key: the next one makes its own (a kill -9 leaves
+			// this to recover at the next start).
+			_, _ = f.recover()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout.D())
 	defer cancel()
 	status("provisioning: connecting with the claim certificate as " + clientID)
@@ -117,7 +124,7 @@ func Run(ctx context.Context, o Options) (*config.Identity, error) {
 		Keepalive: cfg.MQTT.Keepalive.D(), Proxy: cfg.MQTT.Proxy,
 		TLS:     func() (*tls.Config, error) { return claim.Config, nil },
 		Explain: func(err error) error { return claim.Explain(err, true) },
-		Logger:  log, Topics: []string{createFromCSRTopic, registerTopic(p.Template)},
+		Logger:  base.With(zap.String("identity", "claim")), Topics: []string{createFromCSRTopic, registerTopic(p.Template)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("provisioning: %w", err)

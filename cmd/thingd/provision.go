@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"thingd/daemon/config"
+	"thingd/daemon/provision"
+	"thingd/systemd"
+)
+
+// provisionCmd is fleet provisioning by claim, once, from the command line.
+func provisionCmd(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("provision", e)
+	cfgPath := fs.String("config", "", "config file (default $THINGD_CONFIG or "+config.DefaultPath+")")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	cfg, err := config.Load(config.Resolve(*cfgPath))
+	if err != nil {
+		return err
+	}
+	if !cfg.Provisioning.Enabled() {
+		return exitError{exitUsage, fmt.Errorf("%s has no [provisioning] template: set template, claim_cert and claim_key to provision by claim (docs/provisioning.md)", cfg.Path)}
+	}
+	log, _, err := systemd.NewLogger(systemd.LogOptions{Level: cfg.Log.Level, Out: e.stderr})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	needed, err := provision.Needed(cfg)
+	if err != nil {
+		return err
+	}
+	if !needed {
+		id, err := cfg.Identity()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "already provisioned as %s (certificate %s); delete %s to provision again\n",
+			id.ThingName, id.CertificateID, cfg.Provisioning.IdentityFile())
+		return nil
+	}
+	id, err := provision.Run(ctx, provision.Options{Config: cfg, Logger: log,
+		Status: func(s string) { fmt.Fprintln(e.stdout, s) }})
+	if err != nil {
+		return provisionFailed(err)
+	}
+	fmt.Fprintf(e.stdout, "thing %s, client ID %s, certificate %s\nkey %s\ncertificate %s\nidentity %s\n",
+		id.ThingName, id.ClientID, id.CertificateID, id.KeyFile, id.CertFile, cfg.Provisioning.IdentityFile())
+	return nil
+}
+
+// provisionFirst is `thingd run` on a device that is not provisioned yet: it provisions
+// before the daemon starts (the unit stays "activating", STATUS= says why) and returns the
+// config reloaded with the permanent identity, so topics expand with the new thing name.
+func provisionFirst(ctx context.Context, cfg *config.Config, log *zap.Logger) (*config.Config, error) {
+	needed, err := provision.Needed(cfg)
+	if err != nil || !needed {
+		return cfg, err
+	}
+	n := systemd.NewNotifier(log)
+	_ = n.Status("provisioning by claim: no permanent certificate yet (template " + cfg.Provisioning.Template + ")")
+	if _, err := provision.Run(ctx, provision.Options{Config: cfg, Logger: log,
+		Status: func(s string) { _ = n.Status(s) }}); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // stopped while provisioning: a clean exit
+		}
+		_ = n.Status("provisioning failed: " + err.Error())
+		log.Error("provisioning failed", zap.Error(err))
+		return nil, provisionFailed(err)
+	}
+	return config.Load(cfg.Path)
+}
+
+// provisionFailed maps a failure to its exit code: 2 when the fix is in the config file (a
+// template AWS IoT does not know, missing parameters), which restarting cannot fix; else 1.
+func provisionFailed(err error) error {
+	var rej *provision.RejectedError
+	if errors.As(err, &rej) && (rej.StatusCode == 404 || rej.ErrorCode == "ResourceNotFound" ||
+		rej.ErrorCode == "InvalidParameters") {
+		return exitError{exitUsage, err}
+	}
+	return exitError{exitFailure, err}
+}
