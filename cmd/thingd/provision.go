@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
+	"thingd/clock"
 	"thingd/daemon/config"
 	"thingd/daemon/provision"
 	"thingd/systemd"
@@ -44,7 +47,9 @@ func provisionCmd(ctx context.Context, e *env, args []string) error {
 			id.ThingName, id.CertificateID, cfg.Provisioning.IdentityFile())
 		return nil
 	}
-	id, err := provision.Run(ctx, provision.Options{Config: cfg, Logger: log,
+	now, stop := provisionClock(ctx, cfg, log)
+	defer stop()
+	id, err := provision.Run(ctx, provision.Options{Config: cfg, Logger: log, Now: now,
 		Status: func(s string) { fmt.Fprintln(e.stdout, s) }})
 	if err != nil {
 		return provisionFailed(err)
@@ -64,8 +69,11 @@ func provisionFirst(ctx context.Context, cfg *config.Config, log *zap.Logger) (*
 	}
 	n := systemd.NewNotifier(log)
 	_ = n.Status("provisioning by claim: no permanent certificate yet (template " + cfg.Provisioning.Template + ")")
-	if _, err := provision.Run(ctx, provision.Options{Config: cfg, Logger: log,
-		Status: func(s string) { _ = n.Status(s) }}); err != nil {
+	now, stop := provisionClock(ctx, cfg, log)
+	_, err = provision.Run(ctx, provision.Options{Config: cfg, Logger: log, Now: now,
+		Status: func(s string) { _ = n.Status(s) }})
+	stop()
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err() // stopped while provisioning: a clean exit
 		}
@@ -85,4 +93,32 @@ func provisionFailed(err error) error {
 		return exitError{exitUsage, err}
 	}
 	return exitError{exitFailure, err}
+}
+
+// clockWait bounds how long provisioning waits for NTP before it goes on with the clock's
+// floor (the saved last good time or the build time), which is enough for TLS on a board
+// that booted at 1970.
+const clockWait = 15 * time.Second
+
+// provisionClock is trusted time for the claim connection's TLS: a board without an RTC
+// provisions before the daemon's own clock runs. It never steps the system clock (the
+// daemon's clock does that, if configured); stop ends it.
+func provisionClock(ctx context.Context, cfg *config.Config, log *zap.Logger) (now func() time.Time, stop func()) {
+	c, err := clock.New(clock.Options{Servers: cfg.Clock.Servers, Step: clock.StepNever,
+		StateFile: cfg.Clock.StateFile, BuildTime: built(), Logger: log})
+	if err != nil {
+		log.Warn("provisioning uses the system clock", zap.Error(err))
+		return time.Now, func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = c.Run(ctx)
+	}()
+	if !c.WaitTrusted(ctx, clockWait) {
+		log.Warn("no NTP time yet; provisioning with the clock's floor", zap.Time("now", c.Now()))
+	}
+	return c.Now, func() { cancel(); wg.Wait() }
 }
