@@ -132,7 +132,7 @@ func (d *Daemon) supervise(ctx context.Context) {
 		if d.queueAlive() {
 			d.progress.Beat("queue")
 		}
-		if sess.alive(d.currentSession()) {
+		if sess.alive(d.currentSession()) && !d.sessionGaveUp() {
 			d.progress.Beat("session")
 		}
 		_ = d.notify.Status(d.statusLine())
@@ -211,6 +211,20 @@ func (w *sessionWatch) alive(s *session.Session) bool {
 		w.attempts, w.changed = st.Attempts, now
 	}
 	return st.Connected || now.Sub(w.changed) < maxAttemptGap
+}
+
+// sessionGaveUp reports a generation whose session could not even be made: nothing would
+// ever connect, so the watchdog must stop and let systemd restart thingd.
+func (d *Daemon) sessionGaveUp() bool {
+	d.mu.Lock()
+	g := d.gen
+	d.mu.Unlock()
+	if g == nil {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.gaveUp
 }
 
 func (d *Daemon) currentSession() *session.Session {

@@ -30,6 +30,7 @@ type generation struct {
 	session  *session.Session
 	tls      *thingtls.Client
 	handlers []handler.Handler
+	retries  []subscribeRetry // the handlers among them that could not be built yet
 	drain    *uplink.Uplink
 	link     *sessionLink
 	cancel   context.CancelFunc
@@ -37,6 +38,15 @@ type generation struct {
 
 	mu      sync.Mutex
 	lastErr string // why the session cannot even start (bad files), for STATUS=
+	// gaveUp is set when connect returned without a session: the watchdog must notice, because
+	// nothing would ever connect again.
+	gaveUp bool
+}
+
+// subscribeRetry is a [[subscribe]] entry whose handler is retried until it can be built.
+type subscribeRetry struct {
+	name string // "subscribe[0] cmd/pi/#" as the journal and the status name it
+	r    *handler.Retry
 }
 
 func (d *Daemon) startGeneration(ctx context.Context, cfg *config.Config) {
@@ -117,11 +127,9 @@ func (d *Daemon) connect(ctx context.Context, g *generation) {
 		return
 	}
 	g.setErr("")
-	subs, err := d.subscriptions(g)
-	if err != nil {
-		g.setErr(err.Error())
-		log.Error("subscriptions", zap.Error(err))
-		return
+	subs := d.subscriptions(g)
+	if len(g.handlerErrors()) > 0 {
+		g.go_(func() { d.retryHandlers(ctx, g) })
 	}
 	s, err := session.New(session.Options{
 		Endpoint: cfg.MQTT.Endpoint, Port: cfg.MQTT.Port, ClientID: cfg.MQTT.ClientID,
@@ -133,7 +141,10 @@ func (d *Daemon) connect(ctx context.Context, g *generation) {
 	}, subs)
 	if err != nil {
 		g.setErr(err.Error())
-		log.Error("session", zap.Error(err))
+		g.mu.Lock()
+		g.gaveUp = true
+		g.mu.Unlock()
+		log.Error("the MQTT session cannot be made; the watchdog will have systemd restart thingd", zap.Error(err))
 		return
 	}
 	d.mu.Lock()
@@ -151,23 +162,84 @@ func (g *generation) setErr(s string) {
 	g.mu.Unlock()
 }
 
-func (d *Daemon) subscriptions(g *generation) ([]session.Subscription, error) {
+// subscriptions makes one subscription per [[subscribe]] entry. A handler that cannot be built
+// yet (its directory or program is missing) is retried rather than holding the session back:
+// one bad entry must not silence the device's telemetry.
+func (d *Daemon) subscriptions(g *generation) []session.Subscription {
 	var subs []session.Subscription
+	var retries []subscribeRetry
 	for i, s := range g.cfg.Subscribe {
-		var h handler.Handler
-		var err error
-		if len(s.Exec) > 0 {
-			h, err = handler.NewExec(s.Exec, handler.ExecOptions{Timeout: s.Timeout.D(), MaxConcurrent: s.Concurrency, Logger: d.log})
-		} else {
-			h, err = handler.NewFile(s.File, d.log)
+		build := func() (handler.Handler, error) {
+			if len(s.Exec) > 0 {
+				return handler.NewExec(s.Exec, handler.ExecOptions{Timeout: s.Timeout.D(), MaxConcurrent: s.Concurrency, Logger: d.log})
+			}
+			return handler.NewFile(s.File, d.log)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("subscribe[%d] %s: %w", i, s.Topic, err)
+		name := fmt.Sprintf("subscribe[%d] %s", i, s.Topic)
+		r := handler.NewRetry(build, 0)
+		if err := r.Err(); err != nil {
+			retries = append(retries, subscribeRetry{name: name, r: r})
+			d.log.Error("a subscription's handler cannot be built; its messages are left for the broker "+
+				"to deliver again, telemetry goes on, and the handler is retried every minute",
+				zap.String("subscription", name), zap.Error(err))
 		}
-		g.handlers = append(g.handlers, h)
-		subs = append(subs, session.Subscription{Filter: s.Topic, QoS: byte(s.QoS), Handle: h.Accept})
+		g.handlers = append(g.handlers, r)
+		subs = append(subs, session.Subscription{Filter: s.Topic, QoS: byte(s.QoS), Handle: r.Accept})
 	}
-	return subs, nil
+	g.mu.Lock()
+	g.retries = retries
+	g.mu.Unlock()
+	return subs
+}
+
+// handlerRetryEvery is how often a handler that cannot be built is tried again, as for TLS files.
+const handlerRetryEvery = time.Minute
+
+// retryHandlers tries every pending handler each minute until all are built, saying in the
+// journal when one becomes ready or still is not.
+func (d *Daemon) retryHandlers(ctx context.Context, g *generation) {
+	t := time.NewTicker(handlerRetryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pending := 0
+		g.mu.Lock()
+		retries := g.retries
+		g.mu.Unlock()
+		for _, p := range retries {
+			if p.r.Err() == nil {
+				continue
+			}
+			if err := p.r.Try(); err != nil {
+				pending++
+				d.log.Error("a subscription's handler still cannot be built; retrying in a minute",
+					zap.String("subscription", p.name), zap.Error(err))
+				continue
+			}
+			d.log.Info("a subscription's handler is ready", zap.String("subscription", p.name))
+		}
+		if pending == 0 {
+			return
+		}
+	}
+}
+
+// handlerErrors lists the subscriptions whose handler is not built yet, for the status.
+func (g *generation) handlerErrors() []string {
+	g.mu.Lock()
+	retries := g.retries
+	g.mu.Unlock()
+	var out []string
+	for _, p := range retries {
+		if err := p.r.Err(); err != nil {
+			out = append(out, p.name+": "+err.Error())
+		}
+	}
+	return out
 }
 
 // stopGeneration ends the current generation. At shutdown (final) the drain gets

@@ -41,6 +41,7 @@ func (d *Daemon) status() status.Status {
 	g.mu.Lock()
 	st.Connection.LastError = g.lastErr
 	g.mu.Unlock()
+	st.HandlerErrors = g.handlerErrors()
 	d.mu.Lock()
 	s := g.session
 	d.mu.Unlock()

@@ -3,6 +3,7 @@ package session
 import (
 	"net"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -33,6 +34,12 @@ func (s *Session) Reconnect(reason string) bool {
 		return false
 	}
 	s.log.Warn("dropping the connection to reconnect", zap.String("reason", reason))
-	_ = v.(net.Conn).Close()
+	// An expired deadline, not Close: paho takes a read error naming a closed connection for
+	// its own Disconnect and then never reports the loss (paho 1.5.0, net.go), so Run would
+	// wait on a dead connection forever. A timeout is reported like a network failure, and
+	// paho closes the socket itself.
+	c := v.(net.Conn)
+	_ = c.SetDeadline(time.Now())
+	time.AfterFunc(quiesce, func() { _ = c.Close() }) // in case nothing reads or writes any more
 	return true
 }

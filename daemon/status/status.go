@@ -23,7 +23,10 @@ type Status struct {
 	Queue         Queue      `json:"queue"`
 	Counters      Counters   `json:"counters"`
 	Subscriptions []string   `json:"subscriptions"`
-	ReloadError   string     `json:"reload_error,omitempty"`
+	// HandlerErrors names each [[subscribe]] whose handler cannot be built yet (retried every
+	// minute); its messages are left for the broker to deliver again.
+	HandlerErrors []string `json:"handler_errors,omitempty"`
+	ReloadError   string   `json:"reload_error,omitempty"`
 }
 
 // Connection is the MQTT session. Times that have not happened are nil, so JSON omits
@@ -115,6 +118,9 @@ func (s Status) Line() string {
 		fmt.Fprintf(&b, " (oldest %s)", s.Queue.OldestAge)
 	}
 	fmt.Fprintf(&b, "; published %d", s.Counters.Published)
+	if n := len(s.HandlerErrors); n > 0 {
+		fmt.Fprintf(&b, "; %d handler(s) not ready (%s)", n, firstLine(s.HandlerErrors[0]))
+	}
 	return b.String()
 }
 
@@ -157,6 +163,9 @@ func (s Status) Text() string {
 		subs = "(none)"
 	}
 	fmt.Fprintf(&w, "subscribed  %s\n", subs)
+	for _, e := range s.HandlerErrors {
+		fmt.Fprintf(&w, "handler     NOT READY, retried every minute: %s\n", e)
+	}
 	if s.ReloadError != "" {
 		fmt.Fprintf(&w, "reload      FAILED, running the previous config: %s\n", s.ReloadError)
 	}

@@ -42,7 +42,8 @@ func cases() map[string]Status {
 			Connection: Connection{LastError: "connect to a1b2c3-ats.iot.eu-west-1.amazonaws.com:8883: dial tcp: lookup a1b2c3-ats.iot.eu-west-1.amazonaws.com: no such host"},
 			Clock: Clock{Now: at("2026-12-01T00:00:04Z"), Offset: "0s", Floor: at("2026-12-01T00:00:00Z"),
 				LastError: "no NTP server answered", Summary: "clock unsynced (floor 2026-12-01T00:00:00Z): no NTP server answered"},
-			Subscriptions: []string{},
+			Subscriptions: []string{"cmd/pi-42/config"},
+			HandlerErrors: []string{"subscribe[0] cmd/pi-42/config: file handler /var/lib/app/config.json: directory /var/lib/app: stat /var/lib/app: no such file or directory (create it and let the thingd user write to it)"},
 			ReloadError:   "/etc/thingd/thingd.toml:3: mqtt.port: 70000 is not a port\n(fix the file and reload again)",
 		},
 	}

@@ -1,7 +1,6 @@
 package devpki_test
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"os"
 	"strings"
@@ -51,7 +50,7 @@ func TestNew(t *testing.T) {
 				if fi.Mode().Perm() != 0o600 {
 					t.Errorf("%s has mode %v, want 0600", c.key, fi.Mode().Perm())
 				}
-				pair, err := loadPair(c.cert, c.key)
+				pair, err := devpki.LoadPair(c.cert, c.key)
 				if err != nil {
 					t.Fatalf("load %s: %v", c.cert, err)
 				}
@@ -109,19 +108,9 @@ func TestNewUnwritableDir(t *testing.T) {
 
 func pairCN(t *testing.T, cert, key string) string {
 	t.Helper()
-	pair, err := loadPair(cert, key)
+	pair, err := devpki.LoadPair(cert, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return pair.Leaf.Subject.CommonName
-}
-
-// loadPair loads a key pair with its parsed leaf: in a go 1.22 module LoadX509KeyPair leaves
-// Leaf nil (GODEBUG x509keypairleaf=0).
-func loadPair(cert, key string) (tls.Certificate, error) {
-	pair, err := tls.LoadX509KeyPair(cert, key)
-	if err == nil && pair.Leaf == nil {
-		pair.Leaf, err = x509.ParseCertificate(pair.Certificate[0])
-	}
-	return pair, err
 }

@@ -2,6 +2,7 @@ package devpki
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"time"
 )
@@ -45,4 +46,14 @@ func (p *PKI) shiftClock(cfg *tls.Config) {
 		shift := p.Shift
 		cfg.Time = func() time.Time { return time.Now().Add(shift) }
 	}
+}
+
+// LoadPair loads a key pair with its parsed leaf: in a go 1.22 module LoadX509KeyPair leaves
+// Leaf nil (GODEBUG x509keypairleaf=0), and the tests read names and dates from it.
+func LoadPair(cert, key string) (tls.Certificate, error) {
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err == nil && pair.Leaf == nil {
+		pair.Leaf, err = x509.ParseCertificate(pair.Certificate[0])
+	}
+	return pair, err
 }

@@ -89,10 +89,10 @@ func clientTLS(t *testing.T, p, issuer *devpki.PKI) *tls.Config {
 	return cfg
 }
 
-// handshake runs both sides over a pipe and returns the first error of either: under TLS 1.3
+// handshake runs both sides over a loopback TCP pair and returns the first error of either: under TLS 1.3
 // only the server sees a refused client certificate.
 //
-// A loopback TCP pair, not net.Pipe: a pipe has no buffer, so a side writing its alert while the
+// Not net.Pipe: a pipe has no buffer, so a side writing its alert while the
 // other writes its last flight blocks both forever.
 func handshake(srv, cli *tls.Config) error {
 	a, b, err := tcpPair()

@@ -1,11 +1,11 @@
 package testbed_test
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"testing"
 	"time"
 
+	"thingd/internal/devpki"
 	"thingd/internal/testbed"
 )
 
@@ -19,7 +19,7 @@ func TestPKIIdentities(t *testing.T) {
 		{p.DeviceCertFile, p.DeviceKeyFile, "thingd-device"},
 		{p.ClientCertFile, p.ClientKeyFile, "testbed-client"},
 	} {
-		pair, err := loadPair(c.cert, c.key)
+		pair, err := devpki.LoadPair(c.cert, c.key)
 		if err != nil {
 			t.Fatalf("load %s: %v", c.cert, err)
 		}
@@ -36,14 +36,4 @@ func TestPKIIdentities(t *testing.T) {
 	if p.DeviceCertFile == p.ClientCertFile || cn[p.DeviceCertFile] == cn[p.ClientCertFile] {
 		t.Errorf("the daemon and the test clients share an identity: %v", cn)
 	}
-}
-
-// loadPair loads a key pair with its parsed leaf: in a go 1.22 module LoadX509KeyPair leaves
-// Leaf nil (GODEBUG x509keypairleaf=0).
-func loadPair(cert, key string) (tls.Certificate, error) {
-	pair, err := tls.LoadX509KeyPair(cert, key)
-	if err == nil && pair.Leaf == nil {
-		pair.Leaf, err = x509.ParseCertificate(pair.Certificate[0])
-	}
-	return pair, err
 }

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"thingd/internal/testbed/awsiot"
+)
+
+// TestLostPubackIsSentAgain: the broker takes the first message and never acknowledges it,
+// as AWS IoT sometimes does, while the connection stays healthy. Past the PUBACK deadline
+// (30 s here) thingd drops the connection itself, sends the message again on the next one and
+// the queue empties. Without the deadline the message stays at the queue's head for good
+// (seen: depth 1, no reconnect, after 90 s).
+func TestLostPubackIsSentAgain(t *testing.T) {
+	w, b := newAWSWorld(t, awsiot.Options{}, "")
+	rec, err := b.Subscribe("dt/pi/lp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dropped atomic.Bool
+	b.SetPuback(func(_, topic string, _ uint64) awsiot.PubackAction {
+		if topic == "dt/pi/lp" && dropped.CompareAndSwap(false, true) {
+			return awsiot.Drop
+		}
+		return awsiot.Deliver
+	})
+	p := w.start(t)
+	defer p.stop(t)
+	p.notify.waitFor(t, "STATUS=connected", 20*time.Second)
+
+	const n = 10
+	var lines strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&lines, "%d\n", i)
+	}
+	cmd := exec.Command(binary, "pub", "--socket", w.socket, "--qos", "1", "--topic", "dt/{thing}/lp", "--lines")
+	cmd.Stdin = strings.NewReader(lines.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pub --lines: %v\n%s", err, out)
+	}
+
+	// The PUBACK deadline is 30 s; give it three times that.
+	var st struct {
+		Connection struct{ Reconnects int }
+		Queue      struct{ Depth int64 }
+	}
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		out, _, code := runThingd(t, nil, "status", "--socket", w.socket, "--json")
+		if code == 0 {
+			if err := json.Unmarshal([]byte(out), &st); err != nil {
+				t.Fatalf("status --json: %v\n%s", err, out)
+			}
+			if st.Queue.Depth == 0 && st.Connection.Reconnects >= 1 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("90 s after a lost PUBACK the queue holds %d and thingd reconnected %d times:\n%s",
+				st.Queue.Depth, st.Connection.Reconnects, out)
+		}
+	}
+	seen := map[string]int{}
+	for _, m := range rec.Messages() {
+		seen[string(m.Payload)]++
+	}
+	if len(seen) != n {
+		t.Fatalf("%d of %d distinct messages reached the broker: %v", len(seen), n, seen)
+	}
+	if s := b.Stats(); s.PubacksDropped != 1 {
+		t.Fatalf("the broker dropped %d PUBACKs, want 1: %+v", s.PubacksDropped, s)
+	}
+	if !strings.Contains(p.log.String(), "dropping the connection to reconnect") {
+		t.Errorf("the log does not say why the connection was dropped:\n%s", p.log.String())
+	}
+}
