@@ -13,6 +13,7 @@ import (
 	"thingd/clock"
 	"thingd/daemon/config"
 	"thingd/daemon/handler"
+	"thingd/daemon/provision"
 	"thingd/daemon/session"
 	"thingd/daemon/uplink"
 	thingtls "thingd/tls"
@@ -128,6 +129,8 @@ func (d *Daemon) connect(ctx context.Context, g *generation) {
 	}
 	g.setErr("")
 	subs := d.subscriptions(g)
+	rot := provision.NewRotator(cfg, d.log, g.clock.Now) // nil unless provisioned by claim
+	subs = append(subs, rot.Subscriptions()...)
 	if len(g.handlerErrors()) > 0 {
 		g.go_(func() { d.retryHandlers(ctx, g) })
 	}
@@ -137,7 +140,7 @@ func (d *Daemon) connect(ctx context.Context, g *generation) {
 		TLSConfig:  func() (*stdtls.Config, error) { return g.tls.Config, nil },
 		ExplainErr: func(err error) error { return g.tls.Explain(err, g.clock.Status().Synced) },
 		Logger:     d.log,
-		OnEvent:    g.link.event,
+		OnEvent:    func(e session.Event) { g.link.event(e); rot.Event(e) },
 	}, subs)
 	if err != nil {
 		g.setErr(err.Error())
@@ -151,6 +154,7 @@ func (d *Daemon) connect(ctx context.Context, g *generation) {
 	g.session = s
 	d.mu.Unlock()
 	g.link.attach(s)
+	g.go_(func() { rot.Run(ctx, s) })
 	if err := s.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("session stopped", zap.Error(err))
 	}

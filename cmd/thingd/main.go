@@ -53,11 +53,12 @@ var commands = map[string]command{
 	"version": {versionCmd, "print version, commit and Go version"},
 
 	"provision": {provisionCmd, "fleet provisioning by claim, once"},
+	"rotate":    {rotateCmd, "a new key and certificate now, through the running daemon"},
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: thingd COMMAND [flags]  (thingd COMMAND -h for its flags)")
-	for _, name := range []string{"run", "check", "pub", "status", "import", "pubsub", "version", "provision"} {
+	for _, name := range []string{"run", "check", "pub", "status", "import", "pubsub", "version", "provision", "rotate"} {
 		fmt.Fprintf(w, "  %-8s %s\n", name, commands[name].summary)
 	}
 }

@@ -32,14 +32,23 @@ type Provisioning struct {
 	KeyFile  string `toml:"key_file"`
 	// Timeout bounds the whole exchange with AWS IoT, connection included.
 	Timeout Duration `toml:"timeout"`
+	// RotateBefore is how long before the certificate expires the running daemon replaces
+	// it with a new key and certificate; 0 rotates only on `thingd rotate`.
+	RotateBefore Duration `toml:"rotate_before"`
 }
 
 func provisioningDefaults() Provisioning {
-	return Provisioning{Dir: "/var/lib/thingd/identity", Timeout: Duration(2 * time.Minute)}
+	return Provisioning{Dir: "/var/lib/thingd/identity", Timeout: Duration(2 * time.Minute), RotateBefore: Duration(30 * 24 * time.Hour)}
 }
 
 // Enabled reports whether [provisioning] names a template.
 func (p *Provisioning) Enabled() bool { return p.Template != "" }
+
+// RotationFile records the outcome of the last certificate rotation.
+func (p *Provisioning) RotationFile() string { return filepath.Join(p.Dir, "rotation.json") }
+
+// RotateRequestFile asks the running daemon to rotate now (`thingd rotate`).
+func (p *Provisioning) RotateRequestFile() string { return filepath.Join(p.Dir, "rotate.request") }
 
 // IdentityFile is where the provisioned identity is recorded: its presence means the device
 // is provisioned, and it is written last, so it is the commit point.
@@ -122,6 +131,9 @@ func (cfg *Config) validateProvisioning(c *checker) {
 	}
 	if p.ClaimCert == "" || p.ClaimKey == "" {
 		c.bad("provisioning.claim_cert", "claim_cert and claim_key are both needed to provision by claim; set them to the claim certificate and key of your fleet")
+	}
+	if p.RotateBefore < 0 {
+		c.bad("provisioning.rotate_before", "is negative; use \"720h\" (30 days) or \"0s\" to rotate only on `thingd rotate`")
 	}
 	if p.Timeout.D() < time.Second {
 		c.bad("provisioning.timeout", "is %s; use at least \"10s\"", p.Timeout.D())

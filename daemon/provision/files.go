@@ -63,36 +63,61 @@ func exists(path string) bool {
 }
 
 // recover brings the files to the old state or the new one after a crash; it reports
-// whether it completed a provisioning that had been committed.
+// whether it completed a provisioning that had been committed. A rotation whose new
+// certificate was never confirmed by a connection is undone (see promote).
 func (f files) recover() (completed bool, err error) {
-	if exists(pending(f.identity)) {
-		for _, p := range []string{f.key, f.cert} {
-			if exists(pending(p)) {
-				if err := os.Rename(pending(p), p); err != nil {
-					return false, fmt.Errorf("finish the interrupted provisioning: %w", err)
-				}
-			}
-		}
-		if err := f.syncDirs(); err != nil {
+	completed, err = f.rollForward()
+	if err != nil {
+		return false, err
+	}
+	if !completed {
+		if err := f.discardPending(); err != nil {
 			return false, err
 		}
-		if err := os.Rename(pending(f.identity), f.identity); err != nil {
-			return false, fmt.Errorf("finish the interrupted provisioning: %w", err)
-		}
-		return true, f.syncDirs()
 	}
+	for _, p := range []string{f.key, f.cert, f.identity} {
+		if exists(p + oldSuffix) {
+			return completed, f.rollback()
+		}
+	}
+	return completed, nil
+}
+
+// rollForward finishes a commit whose identity was written.
+func (f files) rollForward() (bool, error) {
+	if !exists(pending(f.identity)) {
+		return false, nil
+	}
+	for _, p := range []string{f.key, f.cert} {
+		if exists(pending(p)) {
+			if err := os.Rename(pending(p), p); err != nil {
+				return false, fmt.Errorf("finish the interrupted provisioning: %w", err)
+			}
+		}
+	}
+	if err := f.syncDirs(); err != nil {
+		return false, err
+	}
+	if err := os.Rename(pending(f.identity), f.identity); err != nil {
+		return false, fmt.Errorf("finish the interrupted provisioning: %w", err)
+	}
+	return true, f.syncDirs()
+}
+
+// discardPending deletes the key and certificate of an attempt that was not committed.
+func (f files) discardPending() error {
 	removed := false
 	for _, p := range []string{f.key, f.cert} {
 		err := os.Remove(pending(p))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return false, fmt.Errorf("remove %s left by an interrupted provisioning: %w", pending(p), err)
+			return fmt.Errorf("remove %s left by an interrupted provisioning: %w", pending(p), err)
 		}
 		removed = removed || err == nil
 	}
 	if !removed {
-		return false, nil
+		return nil
 	}
-	return false, f.syncDirs()
+	return f.syncDirs()
 }
 
 // newKey makes the device's ECDSA P-256 key, writes it (0600) as the pending key and
@@ -137,8 +162,6 @@ func (f files) commit(id *config.Identity) error {
 	if err := atomicfile.Write(pending(f.identity), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write the identity: %w", err)
 	}
-	if _, err := f.recover(); err != nil {
-		return err
-	}
-	return nil
+	_, err = f.rollForward()
+	return err
 }

@@ -138,3 +138,32 @@ func TestRejectedErrorFix(t *testing.T) {
 		}
 	}
 }
+
+// TestRecoverUnconfirmedRotation: a crash after a rotation put the new pair in place but
+// before a connection confirmed it (the old files still kept as .old) goes back to the old
+// pair and identity; so does one in the middle of putting them back.
+func TestRecoverUnconfirmedRotation(t *testing.T) {
+	for _, partly := range []bool{false, true} {
+		f := testFiles(t)
+		for _, p := range []string{f.key, f.cert, f.identity} {
+			write(t, p, "new")
+			write(t, p+oldSuffix, "old")
+		}
+		if partly { // the key was already put back
+			if err := os.Rename(f.key+oldSuffix, f.key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := f.recover(); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{f.key, f.cert, f.identity} {
+			if got := read(t, p); got != "old" {
+				t.Errorf("partly %v: %s holds %q", partly, filepath.Base(p), got)
+			}
+			if got := read(t, p+oldSuffix); got != "-" {
+				t.Errorf("partly %v: %s.old left", partly, filepath.Base(p))
+			}
+		}
+	}
+}

@@ -66,6 +66,9 @@ type Template struct {
 	ThingName string
 	// DeviceConfiguration is returned as is.
 	DeviceConfiguration map[string]string
+	// CertificateStatus is the state RegisterThing gives the certificate, as the template's
+	// AWS::IoT::Certificate Status; "" means CertActive.
+	CertificateStatus string
 }
 
 // ProvisioningOptions configure NewProvisioning.
@@ -110,6 +113,7 @@ type Provisioning struct {
 	silentProvide bool
 	calls         ProvisioningCalls
 	things        map[string]string // thing name -> certificate ID
+	seen          []string          // certificate IDs of the issued certificates in accepted handshakes
 }
 
 type issued struct {
@@ -191,6 +195,33 @@ func (p *Provisioning) SilenceCreate(on bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.silentCreate = on
+}
+
+// SetValidity sets how long the certificates issued from now on are valid.
+func (p *Provisioning) SetValidity(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.o.Validity = d
+}
+
+// SetTemplate adds or replaces a template.
+func (p *Provisioning) SetTemplate(name string, t Template) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := make(map[string]Template, len(p.o.Templates)+1)
+	for k, v := range p.o.Templates {
+		m[k] = v
+	}
+	m[name] = t
+	p.o.Templates = m
+}
+
+// Seen lists, in order, the IDs of the issued certificates the broker accepted in a TLS
+// handshake: which identity a device connected with.
+func (p *Provisioning) Seen() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.seen...)
 }
 
 // Calls counts the requests so far.
@@ -291,12 +322,15 @@ func (p *Provisioning) createFromCSR(payload []byte) []Message {
 		return rejected(createFromCSRTopic, 500, "InternalFailure", "%v", err)
 	}
 	now := p.o.Now()
+	p.mu.Lock()
+	validity := p.o.Validity
+	p.mu.Unlock()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		// AWS ignores the CSR's subject and names every certificate it signs like this.
 		Subject:     pkix.Name{CommonName: "AWS IoT Certificate"},
 		NotBefore:   now.Add(-time.Minute).Truncate(time.Second),
-		NotAfter:    now.Add(p.o.Validity).Truncate(time.Second),
+		NotAfter:    now.Add(validity).Truncate(time.Second),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
@@ -367,6 +401,9 @@ func (p *Provisioning) registerThing(topic, name string, payload []byte) []Messa
 	delete(p.tokens, req.Token)
 	c := p.certs[tok.certID]
 	c.State, c.ThingName = CertActive, thing
+	if tmpl.CertificateStatus != "" {
+		c.State = tmpl.CertificateStatus
+	}
 	p.things[thing] = c.ID
 	cfg := tmpl.DeviceConfiguration
 	if cfg == nil {
@@ -392,6 +429,7 @@ func (p *Provisioning) verifyClient(cert *x509.Certificate) error {
 	case c.State != CertActive:
 		return fmt.Errorf("certificate %s is %s", id, c.State)
 	}
+	p.seen = append(p.seen, id)
 	return nil
 }
 

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"thingd/internal/testbed/awsiot"
+)
+
+// rotation waits for rotation.json to record an outcome.
+func (w *provWorld) rotation(t *testing.T) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, err := os.ReadFile(filepath.Join(w.ident, "rotation.json"))
+		if err == nil {
+			var st map[string]any
+			if err := json.Unmarshal(b, &st); err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no rotation.json")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (w *provWorld) identityCert(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(w.ident, "identity.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id struct {
+		CertID string `json:"certificate_id"`
+	}
+	if err := json.Unmarshal(b, &id); err != nil {
+		t.Fatal(err)
+	}
+	return id.CertID
+}
+
+// noLeftovers: exactly the committed files, no .old or .pending.
+func (w *provWorld) noLeftovers(t *testing.T) {
+	t.Helper()
+	entries, _ := os.ReadDir(w.ident)
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".old") || strings.HasSuffix(e.Name(), ".pending") {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
+
+// provisionShortLived provisions with `thingd provision` a certificate valid 10 days.
+func (w *provWorld) provisionShortLived(t *testing.T) string {
+	t.Helper()
+	w.svc.SetValidity(10 * 24 * time.Hour)
+	if out, errOut, code := runThingd(t, nil, "provision", "--config", w.config); code != 0 {
+		t.Fatalf("thingd provision: exit %d: %s%s", code, out, errOut)
+	}
+	w.svc.SetValidity(365 * 24 * time.Hour)
+	return w.identityCert(t)
+}
+
+// TestRotationTenDaysBeforeExpiry: a certificate 10 days from expiry (inside the default
+// 30-day margin) is replaced by the running daemon over its own connection: the new one is
+// registered to the same thing, the daemon reconnects with it, and telemetry flows; `thingd
+// rotate` does it again on command.
+func TestRotationTenDaysBeforeExpiry(t *testing.T) {
+	w := newProvWorld(t, "fleet")
+	first := w.provisionShortLived(t)
+	rec, err := w.b.Subscribe("dt/#")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := w.start(t)
+	defer p.stop(t)
+	st := w.rotation(t)
+	if st["state"] != "done" {
+		t.Fatalf("rotation %v", st)
+	}
+	second := w.identityCert(t)
+	if second == first || st["certificate_id"] != second {
+		t.Fatalf("identity certificate %s (first %s), rotation %v", second, first, st)
+	}
+	na, err := time.Parse(time.RFC3339, st["not_after"].(string))
+	if err != nil || time.Until(na) < 300*24*time.Hour {
+		t.Fatalf("new certificate valid until %v (%v)", st["not_after"], err)
+	}
+	certs := w.svc.Certificates()
+	if len(certs) != 2 || certs[1].ID != second || certs[1].State != awsiot.CertActive || certs[1].ThingName != "pi-0042" {
+		t.Fatalf("broker certificates %+v", certs)
+	}
+	if seen := w.svc.Seen(); len(seen) == 0 || seen[len(seen)-1] != second {
+		t.Fatalf("handshakes %v: the daemon is not connected with the new certificate %s", seen, second)
+	}
+	w.deliversTelemetry(t, rec)
+	w.checkIdentity2(t, second)
+	w.noLeftovers(t)
+
+	out, errOut, code := runThingd(t, nil, "rotate", "--config", w.config)
+	if code != 0 || !strings.Contains(out, "rotated: certificate") {
+		t.Fatalf("thingd rotate: exit %d: %s%s", code, out, errOut)
+	}
+	third := w.identityCert(t)
+	if third == second || len(w.svc.Certificates()) != 3 {
+		t.Fatalf("thingd rotate: identity %s, certificates %d", third, len(w.svc.Certificates()))
+	}
+	w.checkIdentity2(t, third)
+	w.noLeftovers(t)
+}
+
+// checkIdentity2 is checkIdentity for a rotated device: one key, paired with the
+// certificate of certID.
+func (w *provWorld) checkIdentity2(t *testing.T, certID string) {
+	t.Helper()
+	if k := w.keyFiles(t); len(k) != 1 {
+		t.Fatalf("keys on disk %q", k)
+	}
+	if w.identityCert(t) != certID {
+		t.Fatalf("identity certificate %s, want %s", w.identityCert(t), certID)
+	}
+}
+
+// TestRotationRefusedRollsBack: the template registers the new certificate INACTIVE, so the
+// broker refuses it; the daemon puts the old pair back, reconnects with it, reports the
+// failure and keeps delivering telemetry; `thingd rotate` then exits 1 with the reason.
+func TestRotationRefusedRollsBack(t *testing.T) {
+	w := newProvWorld(t, "fleet")
+	first := w.provisionShortLived(t)
+	before, err := os.ReadFile(filepath.Join(w.ident, "device.cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.svc.SetTemplate("fleet", awsiot.Template{Parameters: []string{"SerialNumber"}, ThingName: "pi-{SerialNumber}", CertificateStatus: awsiot.CertInactive})
+	rec, err := w.b.Subscribe("dt/#")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := w.start(t)
+	defer p.stop(t)
+	st := w.rotation(t)
+	if st["state"] != "failed" || !strings.Contains(st["error"].(string), "refused the new certificate") {
+		t.Fatalf("rotation %v", st)
+	}
+	if id := w.identityCert(t); id != first {
+		t.Fatalf("identity certificate %s after a failed rotation, want the old %s", id, first)
+	}
+	after, _ := os.ReadFile(filepath.Join(w.ident, "device.cert.pem"))
+	if string(after) != string(before) {
+		t.Fatal("the certificate file changed after a failed rotation")
+	}
+	w.noLeftovers(t)
+	if k := w.keyFiles(t); len(k) != 1 {
+		t.Fatalf("keys on disk %q", k)
+	}
+	w.deliversTelemetry(t, rec)
+	if seen := w.svc.Seen(); len(seen) == 0 || seen[len(seen)-1] != first {
+		t.Fatalf("handshakes %v: the daemon is not back on the old certificate %s", seen, first)
+	}
+	out, errOut, code := runThingd(t, nil, "rotate", "--config", w.config)
+	if code != exitFailure || !strings.Contains(errOut, "rotation failed") {
+		t.Fatalf("thingd rotate: exit %d: %s%s", code, out, errOut)
+	}
+	if id := w.identityCert(t); id != first {
+		t.Fatalf("identity certificate %s, want %s", id, first)
+	}
+}
