@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,12 +78,24 @@ func (w *provWorld) provisionShortLived(t *testing.T) string {
 func TestRotationTenDaysBeforeExpiry(t *testing.T) {
 	w := newProvWorld(t, "fleet")
 	first := w.provisionShortLived(t)
-	rec, err := w.b.Subscribe("dt/#")
+	rec, err := w.b.Subscribe("dt/pi-0042/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued, err := w.b.Subscribe("dt/pi-0042/queued")
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := w.start(t)
 	defer p.stop(t)
+	// Queued while the rotation is under way: none may be lost to the change of identity.
+	lines := make([]string, 50)
+	for i := range lines {
+		lines[i] = fmt.Sprint("q", i)
+	}
+	if out, errOut, code := runThingdStdin(t, strings.Join(lines, "\n")+"\n", "pub", "--socket", w.socket, "--qos", "1", "--topic", "dt/{thing}/queued", "--lines"); code != 0 {
+		t.Fatalf("thingd pub --lines: exit %d: %s%s", code, out, errOut)
+	}
 	st := w.rotation(t)
 	if st["state"] != "done" {
 		t.Fatalf("rotation %v", st)
@@ -103,6 +118,10 @@ func TestRotationTenDaysBeforeExpiry(t *testing.T) {
 	w.deliversTelemetry(t, rec)
 	w.checkIdentity2(t, second)
 	w.noLeftovers(t)
+	waitAll(t, queued, lines)
+	if out, _, code := runThingd(t, nil, "status", "--socket", w.socket); code != 0 || !strings.Contains(out, "last rotation done") {
+		t.Fatalf("thingd status: exit %d:\n%s", code, out)
+	}
 
 	out, errOut, code := runThingd(t, nil, "rotate", "--config", w.config)
 	if code != 0 || !strings.Contains(out, "rotated: certificate") {
@@ -171,4 +190,48 @@ func TestRotationRefusedRollsBack(t *testing.T) {
 	if id := w.identityCert(t); id != first {
 		t.Fatalf("identity certificate %s, want %s", id, first)
 	}
+	if out, _, code := runThingd(t, nil, "status", "--socket", w.socket); code != 0 || !strings.Contains(out, "last rotation failed") {
+		t.Fatalf("thingd status: exit %d:\n%s", code, out)
+	}
+}
+
+// waitAll waits until every payload of want arrived at least once (at least once allows
+// duplicates around a reconnect).
+func waitAll(t *testing.T, rec *awsiot.Recorder, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got := map[string]bool{}
+		for _, m := range rec.Messages() {
+			got[string(m.Payload)] = true
+		}
+		missing := 0
+		for _, w := range want {
+			if !got[w] {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d queued messages never arrived", missing, len(want))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func runThingdStdin(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return o.String(), e.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), 0
 }

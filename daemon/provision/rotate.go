@@ -16,6 +16,7 @@ import (
 
 	"thingd/daemon/config"
 	"thingd/daemon/session"
+	"thingd/daemon/status"
 	"thingd/internal/atomicfile"
 )
 
@@ -377,4 +378,20 @@ func (f files) rollback() error {
 		}
 	}
 	return f.syncDirs()
+}
+
+// Status is the identity part of `thingd status`, nil when cfg has no provisioned identity.
+func Status(cfg *config.Config) *status.Identity {
+	id, err := cfg.Identity()
+	if err != nil || id == nil {
+		return nil
+	}
+	st := &status.Identity{CertificateID: id.CertificateID}
+	if na, err := notAfter(id.CertFile); err == nil {
+		st.CertNotAfter = status.TimePtr(na)
+	}
+	if r, err := ReadRotation(&cfg.Provisioning); err == nil {
+		st.Rotation, st.RotationAt, st.RotationError = r.State, status.TimePtr(r.At), r.Error
+	}
+	return st
 }

@@ -27,6 +27,8 @@ type Status struct {
 	// minute); its messages are left for the broker to deliver again.
 	HandlerErrors []string `json:"handler_errors,omitempty"`
 	ReloadError   string   `json:"reload_error,omitempty"`
+
+	Identity *Identity `json:"identity,omitempty"`
 }
 
 // Connection is the MQTT session. Times that have not happened are nil, so JSON omits
@@ -165,6 +167,9 @@ func (s Status) Text() string {
 	fmt.Fprintf(&w, "subscribed  %s\n", subs)
 	for _, e := range s.HandlerErrors {
 		fmt.Fprintf(&w, "handler     NOT READY, retried every minute: %s\n", e)
+	}
+	if s.Identity != nil {
+		w.WriteString(s.Identity.text())
 	}
 	if s.ReloadError != "" {
 		fmt.Fprintf(&w, "reload      FAILED, running the previous config: %s\n", s.ReloadError)
