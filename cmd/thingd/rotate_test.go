@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -234,4 +235,44 @@ func runThingdStdin(t *testing.T, stdin string, args ...string) (stdout, stderr 
 		t.Fatal(err)
 	}
 	return o.String(), e.String(), 0
+}
+
+// TestRotationKill9: kill -9 while the daemon waits for RegisterThing of a rotation; the
+// restarted daemon still uses the old pair, discards the half-made one and rotates cleanly.
+func TestRotationKill9(t *testing.T) {
+	w := newProvWorld(t, "fleet")
+	first := w.provisionShortLived(t)
+	w.svc.SilenceRegister(true)
+	p := w.start(t)
+	deadline := time.Now().Add(60 * time.Second)
+	for w.svc.Calls().RegisterThing < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the daemon never asked to register a new certificate")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.kill9(t)
+	w.svc.SilenceRegister(false)
+	if id := w.identityCert(t); id != first {
+		t.Fatalf("identity %s after kill -9 mid-rotation, want the old %s", id, first)
+	}
+	if _, err := tls.LoadX509KeyPair(filepath.Join(w.ident, "device.cert.pem"), filepath.Join(w.ident, "device.private.key")); err != nil {
+		t.Fatalf("after kill -9 mid-rotation the certificate and key are not a pair: %v", err)
+	}
+	rec, err := w.b.Subscribe("dt/#")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = w.start(t)
+	defer p.stop(t)
+	if st := w.rotation(t); st["state"] != "done" {
+		t.Fatalf("rotation %v", st)
+	}
+	certs := w.svc.Certificates()
+	if len(certs) != 3 || certs[1].State != awsiot.CertPendingActivation || certs[2].State != awsiot.CertActive {
+		t.Fatalf("certificates %+v: want the provisioned one, the abandoned one, the rotated one", certs)
+	}
+	w.checkIdentity2(t, certs[2].ID)
+	w.noLeftovers(t)
+	w.deliversTelemetry(t, rec)
 }
