@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
 
 	"thingd/clock"
@@ -68,6 +69,10 @@ func provisionFirst(ctx context.Context, cfg *config.Config, log *zap.Logger) (*
 		return cfg, err
 	}
 	n := systemd.NewNotifier(log)
+	// The unit stays "activating" while provisioning; systemd's start timeout (90 s by
+	// default) must not kill it meanwhile.
+	budget := clockWait + cfg.Provisioning.Timeout.D() + 30*time.Second
+	_, _ = sddaemon.SdNotify(false, fmt.Sprintf("EXTEND_TIMEOUT_USEC=%d", budget.Microseconds()))
 	_ = n.Status("provisioning by claim: no permanent certificate yet (template " + cfg.Provisioning.Template + ")")
 	now, stop := provisionClock(ctx, cfg, log)
 	_, err = provision.Run(ctx, provision.Options{Config: cfg, Logger: log, Now: now,

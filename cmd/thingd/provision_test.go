@@ -175,8 +175,8 @@ func TestRunProvisionsByClaimThenDeliversTelemetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := w.start(t)
-	if st := strings.Join(p.notify.all(), "\n"); !strings.Contains(st, "STATUS=provisioning") {
-		t.Errorf("no STATUS= line about provisioning before READY=1: %q", st)
+	if st := strings.Join(p.notify.all(), "\n"); !strings.Contains(st, "STATUS=provisioning") || !strings.Contains(st, "EXTEND_TIMEOUT_USEC=") {
+		t.Errorf("no STATUS= line about provisioning, or no start timeout extension, before READY=1: %q", st)
 	}
 	w.deliversTelemetry(t, rec)
 	w.checkIdentity(t)
