@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"thingd/daemon/config"
 	"thingd/internal/atomicfile"
@@ -155,6 +157,9 @@ func (f files) writeCert(certPEM []byte) error {
 
 // commit writes the identity and renames the pending pair into place.
 func (f files) commit(id *config.Identity) error {
+	if err := f.checkPending(); err != nil {
+		return err
+	}
 	b, err := json.MarshalIndent(id, "", "  ")
 	if err != nil {
 		return err
@@ -164,4 +169,35 @@ func (f files) commit(id *config.Identity) error {
 	}
 	_, err = f.rollForward()
 	return err
+}
+
+// lock keeps two thingd processes (the unit and a `thingd provision` typed meanwhile, or a
+// rotation) from writing the same pending files at once. The lock goes with the process.
+func (f files) lock() (unlock func(), err error) {
+	dir := filepath.Dir(f.identity)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w (is the state directory writable by thingd?)", dir, err)
+	}
+	path := filepath.Join(dir, ".lock")
+	fd, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(fd.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		fd.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another thingd is provisioning or rotating right now (it holds %s); wait for it, or stop it with `systemctl stop thingd`", path)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { fd.Close() }, nil
+}
+
+// checkPending makes sure the pending key and certificate are one pair before they are put
+// in place.
+func (f files) checkPending() error {
+	if _, err := tls.LoadX509KeyPair(pending(f.cert), pending(f.key)); err != nil {
+		return fmt.Errorf("the new certificate %s and key %s are not a pair (%w); not using them", pending(f.cert), pending(f.key), err)
+	}
+	return nil
 }

@@ -167,3 +167,41 @@ func TestRecoverUnconfirmedRotation(t *testing.T) {
 		}
 	}
 }
+
+// TestLockExcludesASecondProvisioning: while one process holds the identity directory, a
+// second (the unit and a `thingd provision` typed meanwhile) is refused with the fix, so two
+// attempts never mix their pending key and certificate.
+func TestLockExcludesASecondProvisioning(t *testing.T) {
+	f := testFiles(t)
+	unlock, err := f.lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flock locks belong to the open file description: a second open in this process
+	// conflicts just as another process would.
+	if _, err := f.lock(); err == nil || !strings.Contains(err.Error(), "systemctl stop thingd") {
+		t.Fatalf("second lock: %v", err)
+	}
+	unlock()
+	unlock2, err := f.lock()
+	if err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	unlock2()
+}
+
+// TestCommitRefusesAMismatchedPair: a pending certificate that is not for the pending key
+// is never put in place.
+func TestCommitRefusesAMismatchedPair(t *testing.T) {
+	f := testFiles(t)
+	if _, _, err := f.newKey("a"); err != nil {
+		t.Fatal(err)
+	}
+	write(t, pending(f.cert), "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+	if err := f.commit(&config.Identity{ClientID: "x"}); err == nil || !strings.Contains(err.Error(), "not a pair") {
+		t.Fatalf("commit: %v", err)
+	}
+	if read(t, f.identity) != "-" || read(t, f.key) != "-" {
+		t.Fatal("a mismatched pair was committed")
+	}
+}

@@ -75,6 +75,11 @@ func Run(ctx context.Context, o Options) (_ *config.Identity, err error) {
 		status = func(string) {}
 	}
 	f := filesOf(p)
+	unlock, err := f.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	completed, err := f.recover()
 	if err != nil {
 		return nil, err

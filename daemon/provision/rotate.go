@@ -223,6 +223,14 @@ func (r *Rotator) rotateOnce(ctx context.Context, s *session.Session, st *Rotati
 	p := &r.cfg.Provisioning
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout.D())
 	defer cancel()
+	unlock, err := r.f.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	for len(r.events) > 0 {
+		<-r.events // from before this rotation
+	}
 	old, err := config.ReadIdentity(r.f.identity)
 	if err != nil {
 		return err
@@ -282,13 +290,8 @@ func (r *Rotator) rotateOnce(ctx context.Context, s *session.Session, st *Rotati
 
 // call publishes one request over the daemon's session and waits for its answer.
 func (r *Rotator) call(ctx context.Context, s *session.Session, api, topic string, payload []byte) (answer, error) {
-	for {
-		select {
-		case <-r.answers: // stale
-			continue
-		default:
-		}
-		break
+	for len(r.answers) > 0 {
+		<-r.answers // an answer nobody waited for
 	}
 	poll := time.NewTicker(200 * time.Millisecond)
 	defer poll.Stop()
@@ -301,7 +304,10 @@ func (r *Rotator) call(ctx context.Context, s *session.Session, api, topic strin
 		}
 		select {
 		case <-ctx.Done():
-			return answer{}, &TimeoutError{API: api, Sent: sent}
+			if !sent {
+				return answer{}, fmt.Errorf("rotation: the daemon's connection was not up to ask for %s within %s", api, r.cfg.Provisioning.Timeout.D())
+			}
+			return answer{}, fmt.Errorf("rotation: AWS IoT did not answer %s within %s; check that the device policy allows iot:Publish, iot:Subscribe and iot:Receive on the provisioning topics (docs/provisioning.md)", api, r.cfg.Provisioning.Timeout.D())
 		case a := <-r.answers:
 			if a.topic == topic+"/accepted" || a.topic == topic+"/rejected" {
 				return a, nil
