@@ -43,13 +43,18 @@ type Options struct {
 
 // Clock is the trusted time source. Create it with New, start Run once, share it freely.
 type Clock struct {
-	log          *zap.Logger
-	servers      []server
-	step         string
-	stateFile    string
-	floor        time.Time
-	floorFrom    string        // where the floor came from, for messages
-	mono0        time.Duration // Mono() when the floor was established
+	log       *zap.Logger
+	servers   []server
+	step      string
+	stateFile string
+	// floor and floorFrom are guarded by mu: a saved floor that honest servers contradict
+	// for good is dropped (see believeBelowFloor).
+	floor      time.Time
+	floorFrom  string        // where the floor came from, for messages
+	buildFloor time.Time     // the build time: a floor no answer can get below
+	mono0      time.Duration // Mono() when the floor was established
+	// belowFloor counts consecutive syncs whose agreed time was before a saved floor.
+	belowFloor   int
 	query        func(ctx context.Context, addr string) (*ntp.Response, error)
 	mono         func() time.Duration
 	wall         func() time.Time
@@ -136,6 +141,7 @@ func New(o Options) (*Clock, error) {
 		c.kernelSynced = kernelClockSynced
 	}
 	c.mono0 = c.mono()
+	c.buildFloor = o.BuildTime.UTC().Round(0)
 	c.floor, c.floorFrom = c.loadFloor(o.BuildTime)
 	return c, nil
 }
@@ -160,7 +166,11 @@ func (c *Clock) loadFloor(build time.Time) (time.Time, string) {
 
 // Floor is the earliest time the clock will ever report: the newest of the saved last good
 // time and the build time, fixed when the Clock was created.
-func (c *Clock) Floor() time.Time { return c.floor }
+func (c *Clock) Floor() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.floor
+}
 
 // Now is the best time known: trusted time once synced, else the system clock but never
 // earlier than the floor. Safe for tls.Config.Time and for timestamps.
@@ -177,12 +187,18 @@ func (c *Clock) timeAtLocked(m time.Duration) (time.Time, bool) {
 	if c.st.synced {
 		return later(c.st.base.Add(m), c.floor), true
 	}
-	return later(c.wall().UTC().Round(0), c.lowerBound(m)), false
+	return later(c.wall().UTC().Round(0), c.lowerBoundLocked(m)), false
 }
 
 // lowerBound is the earliest the real time can be at monotonic reading m: the floor held when
 // the Clock was created, so it still holds plus the time elapsed since.
 func (c *Clock) lowerBound(m time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lowerBoundLocked(m)
+}
+
+func (c *Clock) lowerBoundLocked(m time.Duration) time.Time {
 	if d := m - c.mono0; d > 0 {
 		return c.floor.Add(d)
 	}

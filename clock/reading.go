@@ -33,5 +33,5 @@ func (c *Clock) TimeOf(r Reading) (time.Time, bool) {
 // Stamp is TimeOf, but never earlier than the floor: the timestamp to send.
 func (c *Clock) Stamp(r Reading) (time.Time, bool) {
 	t, ok := c.TimeOf(r)
-	return later(t, c.floor), ok
+	return later(t, c.Floor()), ok
 }

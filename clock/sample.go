@@ -23,6 +23,9 @@ type sample struct {
 	base   time.Time
 	offset time.Duration // server minus system clock when taken, for logs
 	rtt    time.Duration
+	// belowFloor marks an answer before a floor that came from the state file: kept, because
+	// a saved floor can be wrong, but believed only as believeBelowFloor allows.
+	belowFloor bool
 }
 
 // CheckResponse applies the library's validity checks and the bounds the clock trusts a

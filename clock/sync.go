@@ -54,6 +54,10 @@ func (c *Clock) syncOnce(ctx context.Context) error {
 				zap.String("server", o.server), zap.Duration("offset", o.offset), zap.String("all", describe(samples)))
 		}
 	}
+	dropped := false
+	if err == nil {
+		dropped, err = c.believeBelowFloor(kept)
+	}
 	if err != nil {
 		if ksynced && c.anchorToSystem() {
 			c.setLastErr(err.Error())
@@ -63,6 +67,9 @@ func (c *Clock) syncOnce(ctx context.Context) error {
 		return err
 	}
 	offset := c.apply(base, kept)
+	if dropped {
+		c.save() // at once: a reboot before the next periodic save would bring the wrong floor back
+	}
 	c.maybeStep(offset, ksynced)
 	return nil
 }
@@ -113,9 +120,16 @@ func (c *Clock) ask(ctx context.Context, srv server) (sample, error) {
 	// The offset is relative to the system clock, so read it together with the monotonic clock.
 	m, w := c.mono(), c.wall().UTC().Round(0)
 	s := sample{server: srv.name, base: w.Add(r.ClockOffset).Add(-m), offset: r.ClockOffset, rtt: r.RTT}
-	if at, lb := s.base.Add(m), c.lowerBound(m); at.Before(lb.Add(-maxDisagreement)) {
-		return sample{}, fmt.Errorf("%s: says %s, before the clock floor %s (%s); if that is wrong, delete the state file",
-			srv.name, at.Format(time.RFC3339), c.floor.Format(time.RFC3339), c.floorFrom)
+	c.mu.Lock()
+	lb, floor, from, saved := c.lowerBoundLocked(m), c.floor, c.floorFrom, c.floor.After(c.buildFloor)
+	build := c.buildFloor.Add(max(m-c.mono0, 0))
+	c.mu.Unlock()
+	if at := s.base.Add(m); at.Before(lb.Add(-maxDisagreement)) {
+		if !saved || at.Before(build.Add(-maxDisagreement)) {
+			return sample{}, fmt.Errorf("%s: says %s, before the clock floor %s (%s)",
+				srv.name, at.Format(time.RFC3339), floor.Format(time.RFC3339), from)
+		}
+		s.belowFloor = true
 	}
 	return s, nil
 }
@@ -148,7 +162,7 @@ func (c *Clock) anchorToSystem() bool {
 	m, w := c.mono(), c.wall().UTC().Round(0)
 	if w.Before(c.lowerBound(m).Add(-maxDisagreement)) {
 		c.setLastErr(fmt.Sprintf("the kernel says the system clock is synchronised, but it reads %s, before the clock floor %s",
-			w.Format(time.RFC3339), c.floor.Format(time.RFC3339)))
+			w.Format(time.RFC3339), c.Floor().Format(time.RFC3339)))
 		return false
 	}
 	c.mu.Lock()
@@ -201,4 +215,42 @@ func (c *Clock) setLastErr(s string) {
 	c.mu.Lock()
 	c.st.lastErr = s
 	c.mu.Unlock()
+}
+
+// belowFloorRounds is how many syncs in a row one server alone must put the time before a
+// saved floor before it is believed; two or more servers that agree are believed at once.
+const belowFloorRounds = 3
+
+// believeBelowFloor decides about an agreed time before the floor saved in the state file.
+// The saved floor is only the last time this device trusted, and that can be wrong: a
+// majority of servers that lied once, or a state file carried over from a device a year
+// ahead. Honest servers that contradict it for good must win, or the device stays in the
+// future for ever; the build time still bounds them (ask refuses anything before it).
+func (c *Clock) believeBelowFloor(kept []sample) (dropped bool, err error) {
+	below := 0
+	for _, s := range kept {
+		if s.belowFloor {
+			below++
+		}
+	}
+	c.mu.Lock()
+	if below == 0 || below < len(kept) {
+		// Not every kept answer is before the floor: combine already chose among them.
+		c.belowFloor = 0
+		c.mu.Unlock()
+		return false, nil
+	}
+	c.belowFloor++
+	rounds, floor, from := c.belowFloor, c.floor, c.floorFrom
+	if below < 2 && rounds < belowFloorRounds {
+		c.mu.Unlock()
+		return false, fmt.Errorf("%s says a time before the clock floor %s (%s); believed after %d syncs in a row or when a second server agrees (%d so far)",
+			names(kept), floor.Format(time.RFC3339), from, belowFloorRounds, rounds)
+	}
+	c.floor, c.floorFrom, c.belowFloor = c.buildFloor, "the build time", 0
+	c.mu.Unlock()
+	c.log.Error("the saved clock time is later than what the NTP servers agree on; it was wrong, so it no longer holds the clock back: the floor falls back to the build time",
+		zap.String("saved_floor", floor.Format(time.RFC3339)), zap.String("from", from),
+		zap.String("servers", names(kept)), zap.Int("servers_agreeing", below), zap.Int("syncs_in_a_row", rounds))
+	return true, nil
 }

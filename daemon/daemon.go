@@ -172,6 +172,17 @@ func (d *Daemon) reload(ctx context.Context) {
 		_ = d.notify.Status(d.statusLine())
 		return
 	}
+	if err := d.preflight(cfg); err != nil {
+		// caddy's order: what the new configuration needs is checked before the running one
+		// is stopped, so a reload naming a missing certificate never drops a working
+		// connection.
+		d.mu.Lock()
+		d.reloadError = err.Error()
+		d.mu.Unlock()
+		d.log.Error("reload refused: keeping the running configuration", zap.String("config", path), zap.Error(err))
+		_ = d.notify.Status(d.statusLine())
+		return
+	}
 	old := d.currentConfig()
 	if cfg.Queue != old.Queue || cfg.Local != old.Local {
 		d.log.Warn("queue and local socket settings change only on restart", zap.String("config", path))

@@ -13,6 +13,7 @@ import (
 	"thingd/clock"
 	"thingd/daemon/config"
 	"thingd/daemon/handler"
+	"thingd/daemon/jobs"
 	"thingd/daemon/provision"
 	"thingd/daemon/session"
 	"thingd/daemon/uplink"
@@ -32,6 +33,7 @@ type generation struct {
 	tls      *thingtls.Client
 	handlers []handler.Handler
 	retries  []subscribeRetry // the handlers among them that could not be built yet
+	jobs     *jobs.Agent      // nil when [jobs] is off
 	drain    *uplink.Uplink
 	link     *sessionLink
 	cancel   context.CancelFunc
@@ -90,6 +92,28 @@ func (d *Daemon) startGeneration(ctx context.Context, cfg *config.Config) {
 	g.go_(func() { d.connect(gctx, g) })
 }
 
+// preflight builds, and throws away, the parts of a generation for cfg that can fail: the
+// clock and the TLS files. A reload calls it before it stops the running generation.
+func (d *Daemon) preflight(cfg *config.Config) error {
+	if _, err := clock.New(clock.Options{Servers: cfg.Clock.Servers, Step: cfg.Clock.Step,
+		StateFile: cfg.Clock.StateFile, BuildTime: d.o.BuildTime, Logger: zap.NewNop()}); err != nil {
+		return fmt.Errorf("clock: %w", err)
+	}
+	now := time.Now
+	d.mu.Lock()
+	if d.gen != nil {
+		now = d.gen.clock.Now // the running generation's trusted time
+	}
+	d.mu.Unlock()
+	if _, err := thingtls.Load(thingtls.Options{
+		Host: cfg.MQTT.Endpoint, Port: cfg.MQTT.Port, CAFile: cfg.MQTT.CAFile,
+		CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile, Now: now, Logger: zap.NewNop(),
+	}); err != nil {
+		return fmt.Errorf("the new configuration's TLS files: %w", err)
+	}
+	return nil
+}
+
 func (g *generation) go_(f func()) {
 	g.wg.Add(1)
 	go func() {
@@ -134,13 +158,14 @@ func (d *Daemon) connect(ctx context.Context, g *generation) {
 	if len(g.handlerErrors()) > 0 {
 		g.go_(func() { d.retryHandlers(ctx, g) })
 	}
+	subs, onEvent := d.withJobs(ctx, g, subs)
 	s, err := session.New(session.Options{
 		Endpoint: cfg.MQTT.Endpoint, Port: cfg.MQTT.Port, ClientID: cfg.MQTT.ClientID,
 		Keepalive: cfg.MQTT.Keepalive.D(), CleanSession: cfg.MQTT.CleanSession, Proxy: cfg.MQTT.Proxy,
 		TLSConfig:  func() (*stdtls.Config, error) { return g.tls.Config, nil },
 		ExplainErr: func(err error) error { return g.tls.Explain(err, g.clock.Status().Synced) },
 		Logger:     d.log,
-		OnEvent:    func(e session.Event) { g.link.event(e); rot.Event(e) },
+		OnEvent:    func(e session.Event) { onEvent(e); rot.Event(e) },
 	}, subs)
 	if err != nil {
 		g.setErr(err.Error())

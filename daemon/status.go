@@ -44,6 +44,7 @@ func (d *Daemon) status() status.Status {
 	st.Connection.LastError = g.lastErr
 	g.mu.Unlock()
 	st.HandlerErrors = g.handlerErrors()
+	st.Jobs = g.jobsStatus()
 	d.mu.Lock()
 	s := g.session
 	d.mu.Unlock()

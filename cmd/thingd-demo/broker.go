@@ -18,10 +18,11 @@ const ingestRule = "demo_ingest"
 // suggests for one thing: its own client ID, its own topics, and Basic Ingest.
 func demoPolicy() *awsiot.Policy {
 	return &awsiot.Policy{
-		Connect:   []string{demoThing},
-		Publish:   []string{"dt/${iot:ClientId}/#", "$aws/rules/" + ingestRule + "/#"},
-		Subscribe: []string{"cmd/${iot:ClientId}/#"},
-		Receive:   []string{"cmd/${iot:ClientId}/#"},
+		Connect: []string{demoThing},
+		Publish: []string{"dt/${iot:ClientId}/#", "$aws/rules/" + ingestRule + "/#",
+			"$aws/things/${iot:ClientId}/jobs/start-next", "$aws/things/${iot:ClientId}/jobs/+/update"},
+		Subscribe: []string{"cmd/${iot:ClientId}/#", "$aws/things/${iot:ClientId}/jobs/#"},
+		Receive:   []string{"cmd/${iot:ClientId}/#", "$aws/things/${iot:ClientId}/jobs/#"},
 	}
 }
 
@@ -29,6 +30,7 @@ func demoPolicy() *awsiot.Policy {
 // what it sees of thingd is printed as it happens.
 type broker struct {
 	*awsiot.Broker
+	jobs *awsiot.Jobs // the AWS IoT Jobs service
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -42,6 +44,7 @@ func (b *broker) Publish(topic string, payload []byte) error {
 func (b *broker) Close() error {
 	close(b.stop)
 	b.wg.Wait()
+	b.jobs.Close()
 	return b.Broker.Close()
 }
 
@@ -53,13 +56,17 @@ func startNarratedBroker(pki *devpki.PKI, out *printer) (*broker, <-chan struct{
 		return nil, nil, err
 	}
 	pol := demoPolicy()
-	ab, err := awsiot.Start(awsiot.Options{ServerTLS: srv, Policy: pol})
+	jobs := awsiot.NewJobs(awsiot.JobsOptions{})
+	ab, err := awsiot.Start(awsiot.Options{ServerTLS: srv, Policy: pol, Services: []awsiot.Service{jobs}})
 	if err != nil {
+		jobs.Close()
 		return nil, nil, err
 	}
-	b := &broker{Broker: ab, stop: make(chan struct{})}
+	jobs.Attach(ab)
+	b := &broker{Broker: ab, jobs: jobs, stop: make(chan struct{})}
 	all, err := ab.Subscribe("#")
 	if err != nil {
+		jobs.Close()
 		_ = ab.Close()
 		return nil, nil, err
 	}
@@ -109,8 +116,8 @@ func (b *broker) narrate(all, ingest *awsiot.Recorder, subscribed chan struct{},
 		}
 		msgs := all.Messages()
 		for _, m := range msgs[seen:] {
-			if m.ClientID == "" || strings.HasPrefix(m.Topic, "cmd/") {
-				continue // the cloud's own commands, printed by the cloud
+			if m.ClientID == "" || strings.HasPrefix(m.Topic, "cmd/") || strings.Contains(m.Topic, "/jobs/") {
+				continue // the cloud's own commands, printed by the cloud; jobs traffic, by watchJob
 			}
 			out.printf(srcBroker, "← %s %s %s", m.ClientID, m.Topic, shorten(m.Payload, 120))
 		}

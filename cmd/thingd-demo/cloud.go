@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"thingd/internal/testbed/awsiot"
 )
 
 // cloud sends a command to the device every interval, starting once thingd has subscribed,
@@ -57,5 +59,59 @@ func watchHandled(ctx context.Context, path string, out *printer) {
 		}
 		last = data
 		out.printf(srcDevice, "handled: %s now holds %s", filepath.Base(path), shorten(data, 100))
+	}
+}
+
+// demoJob is the job the cloud sends once: the console's "create job" with a document
+// naming the handler the device's config has for it.
+const (
+	demoJob       = "demo-job-1"
+	demoJobDoc    = `{"operation":"say-hello"}`
+	demoJobOutput = "hello from the job handler"
+)
+
+// job creates demoJob a few seconds after thingd has subscribed, then narrates its
+// execution as AWS IoT Jobs sees it: QUEUED, IN_PROGRESS, SUCCEEDED with the handler's output.
+func job(ctx context.Context, b *broker, subscribed <-chan struct{}, out *printer) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-subscribed:
+	}
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(2 * time.Second):
+	}
+	if err := b.jobs.AddJob(demoThing, demoJob, []byte(demoJobDoc), awsiot.JobOptions{}); err != nil {
+		out.printf(srcCloud, "%v", err)
+		return
+	}
+	out.printf(srcCloud, "→ job %s created, document %s", demoJob, demoJobDoc)
+	seen := 1 // QUEUED
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		e, ok := b.jobs.Execution(demoThing, demoJob)
+		if !ok {
+			continue
+		}
+		for i := min(seen, len(e.History)); i < len(e.History); i++ {
+			st := e.History[i]
+			if i > 0 && e.History[i-1] == st {
+				continue // progress reports (the step about to run) repeat IN_PROGRESS
+			}
+			line := fmt.Sprintf("job %s %s", demoJob, st)
+			if stdout := e.StatusDetails["stdout"]; stdout != "" && st != "IN_PROGRESS" {
+				line += fmt.Sprintf(" (exit code %s, output %q)", e.StatusDetails["exitCode"], stdout)
+			}
+			out.printf(srcBroker, "%s", line)
+		}
+		seen = len(e.History)
 	}
 }

@@ -56,10 +56,20 @@ topic = "cmd/{thing}/#"
 qos   = 1       # PUBACK only once the file is written
 file  = %q
 
+[jobs]
+enabled    = true
+state_file = %q
+
+[[jobs.handler]]
+operation = "say-hello"
+exec      = ["/bin/echo", %q]   # argv, no shell
+timeout   = "30s"
+
 [log]
 level = "info"
 `, c.BrokerPort, demoThing, c.CAFile, c.CertFile, c.KeyFile, c.NTPAddr,
-		filepath.Join(c.Dir, "clock"), filepath.Join(c.Dir, "queue"), c.socket(), c.commandFile())
+		filepath.Join(c.Dir, "clock"), filepath.Join(c.Dir, "queue"), c.socket(), c.commandFile(),
+		filepath.Join(c.Dir, "jobs.json"), demoJobOutput)
 	if err := os.WriteFile(c.path(), []byte(doc), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", c.path(), err)
 	}

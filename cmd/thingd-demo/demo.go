@@ -94,6 +94,7 @@ func run(ctx context.Context, o options, out *printer) (err error) {
 	for _, f := range []func(){
 		func() { pubHello(hctx, bin, cfg.socket(), out) },
 		func() { cloud(hctx, b, subscribed, o.Every, out) },
+		func() { job(hctx, b, subscribed, out) },
 		func() { watchHandled(hctx, cfg.commandFile(), out) },
 	} {
 		wg.Add(1)

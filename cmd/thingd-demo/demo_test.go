@@ -42,6 +42,8 @@ func TestDemoShowsBothDirections(t *testing.T) {
 		"broker  │ ← demo-pi dt/demo-pi/hello hello from a local producer",
 		`cloud   │ → cmd/demo-pi/led {"led":"on","n":1}`,
 		`device  │ handled: last-command.json now holds {"led":"on","n":1}`,
+		`cloud   │ → job demo-job-1 created, document {"operation":"say-hello"}`,
+		`broker  │ job demo-job-1 SUCCEEDED (exit code 0, output "hello from the job handler")`,
 		"thingd  │ INFO\tclock synced",
 		"demo    │ thingd exited with status 0",
 	} {

@@ -31,7 +31,7 @@ func newAWSWorld(t *testing.T, o awsiot.Options, extra string) (*world, *awsiot.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	w := &world{ntp: testbed.StartChrony(t, testbed.ChronyOptions{}), dir: t.TempDir()}
+	w := &world{ntp: testbed.StartChrony(t, testbed.ChronyOptions{}), pki: pki, dir: t.TempDir()}
 	w.socket = filepath.Join(w.dir, "thingd.sock")
 	w.config = filepath.Join(w.dir, "thingd.toml")
 	doc := fmt.Sprintf(`version = 1

@@ -19,6 +19,7 @@ import (
 // world is a broker, an NTP server and a place on disk for one thingd under test.
 type world struct {
 	broker *testbed.Mosquitto
+	pki    *testbed.PKI // the broker's and the device's certificates
 	ntp    *testbed.Chrony
 	dir    string
 	config string
@@ -38,7 +39,7 @@ type worldOptions struct {
 func newWorld(t *testing.T, o worldOptions) *world {
 	t.Helper()
 	pki := testbed.NewPKI(t, testbed.PKIOptions{Shift: time.Duration(o.FakeDays) * 24 * time.Hour})
-	w := &world{broker: testbed.StartMosquitto(t, testbed.MosquittoOptions{PKI: pki, FakeDays: o.FakeDays}), dir: t.TempDir()}
+	w := &world{broker: testbed.StartMosquitto(t, testbed.MosquittoOptions{PKI: pki, FakeDays: o.FakeDays}), pki: pki, dir: t.TempDir()}
 	ntpAddr := fmt.Sprintf("127.0.0.1:%d", testbed.FreeUDPPort(t))
 	if !o.NoNTP {
 		w.ntp = testbed.StartChrony(t, testbed.ChronyOptions{FakeDays: o.FakeDays})

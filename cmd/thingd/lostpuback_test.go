@@ -79,3 +79,50 @@ func TestLostPubackIsSentAgain(t *testing.T) {
 		t.Errorf("the log does not say why the connection was dropped:\n%s", p.log.String())
 	}
 }
+
+// TestOneLostPubackInTwenty: the broker drops every 20th PUBACK (resends included) while
+// thingd sends 3000 messages at AWS IoT's 100 publishes/s limit. Every message arrives and
+// the queue empties: each lost PUBACK costs one deadline and one reconnect, never the uplink.
+func TestOneLostPubackInTwenty(t *testing.T) {
+	w, b := newAWSWorld(t, awsiot.Options{Puback: awsiot.DropEvery(20)}, "")
+	rec, err := b.Subscribe("dt/pi/many")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := w.start(t)
+	defer p.stop(t)
+	p.notify.waitFor(t, "STATUS=connected", 20*time.Second)
+
+	const n = 3000
+	var lines strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&lines, "%d\n", i)
+	}
+	cmd := exec.Command(binary, "pub", "--socket", w.socket, "--qos", "1", "--topic", "dt/{thing}/many", "--lines")
+	cmd.Stdin = strings.NewReader(lines.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pub --lines: %v\n%s", err, out)
+	}
+	var st struct{ Queue struct{ Depth int64 } }
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(time.Second) {
+		out, _, code := runThingd(t, nil, "status", "--socket", w.socket, "--json")
+		if code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.Queue.Depth == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("5 min on, %d messages still queued; broker %+v", st.Queue.Depth, b.Stats())
+		}
+	}
+	seen := map[string]bool{}
+	for _, m := range rec.Messages() {
+		seen[string(m.Payload)] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d of %d distinct messages reached the broker", len(seen), n)
+	}
+	s := b.Stats()
+	if s.PubacksDropped < n/20 || s.RateDropped != 0 || s.InflightDropped != 0 {
+		t.Fatalf("broker stats %+v: want at least %d PUBACKs dropped and nothing dropped for rate or in-flight", s, n/20)
+	}
+	t.Logf("%d messages, %d PUBACKs dropped, %d published incl. resends, %d connects", n, s.PubacksDropped, s.Published, s.Connects)
+}

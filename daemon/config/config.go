@@ -23,6 +23,7 @@ type Config struct {
 	Telemetry []Telemetry `toml:"telemetry"`
 	Subscribe []Subscribe `toml:"subscribe"`
 	Log       Log         `toml:"log"`
+	Jobs      Jobs        `toml:"jobs"`
 
 	Provisioning Provisioning `toml:"provisioning"`
 
@@ -109,6 +110,7 @@ func Defaults() Config {
 		},
 		Local: Local{Socket: "/run/thingd/thingd.sock"},
 		Log:   Log{Level: "info"},
+		Jobs:  jobsDefaults(),
 
 		Provisioning: provisioningDefaults(),
 	}

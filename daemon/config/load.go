@@ -66,6 +66,7 @@ func Parse(path string, doc []byte) (*Config, error) {
 		_, set := pos[fmt.Sprintf("subscribe[%d].qos", i)]
 		subscribeDefaults(&cfg.Subscribe[i], set)
 	}
+	cfg.fillJobs()
 	cfg.Path = path
 	if probs := cfg.validate(pos); len(probs) > 0 {
 		return nil, &ValidationError{Problems: probs}
@@ -122,6 +123,7 @@ func (c *Config) resolvePaths() {
 	for i := range c.Subscribe {
 		abs(&c.Subscribe[i].File)
 	}
+	abs(&c.Jobs.StateFile)
 }
 
 var mismatch = regexp.MustCompile(`cannot decode TOML (\w+) into struct field \S+ of type (\S+)`)

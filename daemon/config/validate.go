@@ -97,6 +97,7 @@ func (cfg *Config) validate(pos positions) []Problem {
 				s.Concurrency, MaxSubscribeConcurrency)
 		}
 	}
+	cfg.validateJobs(c)
 	switch cfg.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

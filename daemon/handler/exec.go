@@ -39,7 +39,9 @@ type ExecOptions struct {
 	// OutputLimit is how many bytes of standard output, and separately of standard error, are
 	// kept for the log; the end of the output is kept.
 	OutputLimit int
-	Logger      *zap.Logger
+	// Env is added to every run's environment (after thingd's own and THINGD_TOPIC).
+	Env    []string
+	Logger *zap.Logger
 }
 
 // Exec runs a program for every message: argv exactly as configured (no shell, so ";" or "$(...)"

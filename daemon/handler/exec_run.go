@@ -58,7 +58,7 @@ func (e *Exec) newRun(topic string) *run {
 		done:      make(chan struct{}),
 	}
 	cmd := exec.CommandContext(ctx, e.argv[0], e.argv[1:]...)
-	cmd.Env = append(childEnv(os.Environ()), "THINGD_TOPIC="+topic)
+	cmd.Env = append(append(childEnv(os.Environ()), "THINGD_TOPIC="+topic), e.opt.Env...)
 	cmd.Stdout = r.stdout
 	cmd.Stderr = r.stderr
 	// Its own process group, so that a kill reaches whatever a shell script started as well.

@@ -15,8 +15,8 @@ func (q *Queue) enforceMaxBytes() {
 		victims = append(victims, s)
 		lo := max(q.head, s.first-1)
 		stored := countIn(lo, s.last)
-		if s.lostTo > 0 { // records already lost to corruption are not counted twice
-			stored -= countIn(max(lo, s.lostFrom-1), min(s.last, s.lostTo))
+		for _, r := range s.lost { // records already lost to corruption are not counted twice
+			stored -= countIn(max(lo, r.from-1), min(s.last, r.to))
 		}
 		ackedEarly := int64(0) // acknowledged out of order, still counted in depth
 		k := 0

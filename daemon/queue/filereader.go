@@ -101,3 +101,27 @@ func (r *fileReader) header(first uint64, limit int64) error {
 	}
 	return checkSegHeader(h, first)
 }
+
+// resync finds the first intact record at or after off whose seq lies in [lo, hi]: after
+// damaged bytes, the records behind them are still good and must not be lost with them. The
+// length and seq are checked before the checksum, so a random length field does not make it
+// read a megabyte for every byte it moves.
+func (r *fileReader) resync(off, limit int64, lo, hi uint64) (at int64, seq uint64, ok bool) {
+	for p := off; p+recHeaderSize+recFixedBody <= limit; p++ {
+		head, err := r.bytes(p, recHeaderSize+8, limit)
+		if err != nil {
+			return 0, 0, false
+		}
+		n, err := bodyLen(head)
+		if err != nil || p+recHeaderSize+int64(n) > limit {
+			continue
+		}
+		if s := recordSeq(head); s < lo || s > hi {
+			continue
+		}
+		if s, _, err := r.check(p, limit); err == nil {
+			return p, s, true
+		}
+	}
+	return 0, 0, false
+}

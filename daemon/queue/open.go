@@ -3,6 +3,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 
 	"go.uber.org/zap"
@@ -164,8 +165,19 @@ func (q *Queue) recoverTail(s *segment) (*os.File, error) {
 				err = fmt.Errorf("%w: seq %d where %d was expected", errCorrupt, seq, next)
 			}
 			if err != nil {
-				cause = err
-				break
+				// Damaged bytes with intact records behind them are kept: the reader skips
+				// them, and counts and reports what they cost when it gets there. Only a
+				// tail with nothing intact after it (a torn write) is cut.
+				at, seq, ok := r.resync(off+1, s.size, next, math.MaxUint64)
+				if !ok {
+					cause = err
+					break
+				}
+				q.log.Warn("queue: damaged bytes inside the last segment; the intact records after them are kept",
+					zap.String("file", s.path), zap.Int64("offset", off), zap.Int64("bytes_skipped", at-off),
+					zap.Uint64("next_intact_seq", seq), zap.Error(err))
+				off, next = at, seq
+				continue
 			}
 			off, next = off+n, next+1
 		}
@@ -178,18 +190,9 @@ func (q *Queue) recoverTail(s *segment) (*os.File, error) {
 		if s.size > 0 { // an empty file is a segment whose creation a crash interrupted
 			q.corrupt++
 		}
-		// A torn write leaves nothing intact after it; intact records after the bad one
-		// mean corruption in the middle, and cutting there loses messages whose append had
-		// returned: say so, with how many.
-		if lost := intactAfter(r, off, s.size, next); lost > 0 {
-			q.corrupt += lost
-			q.log.Error("queue: corrupt record in the last segment; cutting the segment there loses messages that had been accepted",
-				zap.String("file", s.path), zap.Int64("offset", off), zap.Uint64("lost", lost),
-				zap.Uint64("first_lost_seq", next), zap.Int64("bytes_cut", s.size-off), zap.Error(cause))
-		} else {
-			q.log.Warn("queue: cut a torn tail off the last segment; messages whose append had returned are not affected",
-				zap.String("file", s.path), zap.Int64("offset", off), zap.Int64("bytes_cut", s.size-off), zap.Error(cause))
-		}
+		// resync found nothing intact after the bad bytes, which is what a torn write leaves.
+		q.log.Warn("queue: cut a torn tail off the last segment; messages whose append had returned are not affected",
+			zap.String("file", s.path), zap.Int64("offset", off), zap.Int64("bytes_cut", s.size-off), zap.Error(cause))
 		if err := f.Truncate(off); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("truncate %s: %w", s.path, err)
@@ -208,20 +211,4 @@ func (q *Queue) recoverTail(s *segment) (*os.File, error) {
 	}
 	s.size, s.last = off, next-1
 	return f, nil
-}
-
-// intactAfter counts the valid records with seq >= next that follow the bad bytes at off,
-// found by scanning byte by byte for a record whose length and checksum hold.
-func intactAfter(r *fileReader, off, limit int64, next uint64) uint64 {
-	var n uint64
-	for p := off + 1; p < limit; {
-		seq, size, err := r.check(p, limit)
-		if err == nil && seq >= next {
-			n++
-			p += size
-			continue
-		}
-		p++
-	}
-	return n
 }

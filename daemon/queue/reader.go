@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 
 	"go.uber.org/zap"
@@ -120,12 +121,26 @@ func (q *Queue) readOne(seg *segment, limit int64, last uint64) (Record, bool) {
 	}
 	if c.off < segHeaderSize {
 		err := c.r.header(seg.first, limit)
-		q.mu.Lock()
+		var at int64
+		var seq uint64
+		ok := err == nil
 		if err != nil {
+			at, seq, ok = c.r.resync(segHeaderSize, limit, seg.first, last)
+		}
+		q.mu.Lock()
+		switch {
+		case err == nil:
+			c.off = segHeaderSize
+		case ok && seq == seg.first:
+			q.log.Warn("queue: damaged segment header; the records in it are intact and kept",
+				zap.String("file", seg.path), zap.Error(err))
+			c.off = at
+		case ok:
+			q.loseLocked(seg, 0, seq-1, err)
+			c.off = at
+		default:
 			q.loseLocked(seg, 0, last, err)
 			c.off = limit
-		} else {
-			c.off = segHeaderSize
 		}
 		q.mu.Unlock()
 		return Record{}, false
@@ -133,12 +148,23 @@ func (q *Queue) readOne(seg *segment, limit int64, last uint64) (Record, bool) {
 	off := c.off
 	rec, n, err := c.r.record(off, limit)
 	if err == nil && (rec.Seq < seg.first || rec.Seq > last) {
-		err = errCorrupt
+		err = fmt.Errorf("%w: seq %d outside the segment's %d..%d", errCorrupt, rec.Seq, seg.first, last)
+	}
+	if errors.Is(err, errCorrupt) || errors.Is(err, errIncomplete) {
+		// One damaged record must not cost the intact ones behind it: skip to the next
+		// record whose length, checksum and seq hold, and lose only what lies between.
+		if at, seq, ok := c.r.resync(off+1, limit, seg.first, last); ok {
+			q.mu.Lock()
+			q.loseLocked(seg, off, seq-1, err)
+			c.off = at
+			q.mu.Unlock()
+			return Record{}, false
+		}
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if err != nil {
-		// Nothing after a bad record can be trusted to start on a record boundary.
+		// Nothing intact after the bad bytes: the rest of the segment is lost.
 		q.loseLocked(seg, off, last, err)
 		c.off = limit
 		return Record{}, false
@@ -180,16 +206,13 @@ func (q *Queue) loseLocked(seg *segment, off int64, last uint64, cause error) {
 	lost := last - from + 1
 	q.depth -= int64(lost)
 	q.corrupt += lost
-	if seg.lostTo == 0 || from < seg.lostFrom {
-		seg.lostFrom = from
-	}
-	seg.lostTo = max(seg.lostTo, last)
+	seg.lost = append(seg.lost, lostRange{from, last})
 	if errors.Is(cause, errIncomplete) {
 		cause = errors.New("segment ends early")
 	}
-	q.log.Error("queue: corrupt segment, skipping the rest of it; these messages are lost",
+	q.log.Error("queue: damaged records in a segment, skipped; these messages are lost",
 		zap.String("file", seg.path), zap.Int64("offset", off),
-		zap.Uint64("lost", lost), zap.Uint64("first_lost_seq", from), zap.Error(cause))
+		zap.Uint64("lost", lost), zap.Uint64("first_lost_seq", from), zap.Uint64("last_lost_seq", last), zap.Error(cause))
 }
 
 // fixCursorLocked applies a pending Rewind and moves off a segment that was dropped.

@@ -27,10 +27,13 @@ type segment struct {
 	// sealed is set once a newer segment exists: no record is ever added again.
 	sealed  bool
 	removed bool
-	// lostFrom..lostTo are the seqs found unreadable (lostTo 0: none), so that dropping the
-	// segment later does not count those records twice.
-	lostFrom, lostTo uint64
+	// lost are the seqs found unreadable, so that dropping the segment later does not count
+	// those records twice.
+	lost []lostRange
 }
+
+// lostRange is the seqs from..to, both included.
+type lostRange struct{ from, to uint64 }
 
 func segName(first uint64) string { return fmt.Sprintf("%020d%s", first, segSuffix) }
 

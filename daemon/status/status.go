@@ -27,6 +27,7 @@ type Status struct {
 	// minute); its messages are left for the broker to deliver again.
 	HandlerErrors []string `json:"handler_errors,omitempty"`
 	ReloadError   string   `json:"reload_error,omitempty"`
+	Jobs          *Jobs    `json:"jobs,omitempty"`
 
 	Identity *Identity `json:"identity,omitempty"`
 }
@@ -167,6 +168,9 @@ func (s Status) Text() string {
 	fmt.Fprintf(&w, "subscribed  %s\n", subs)
 	for _, e := range s.HandlerErrors {
 		fmt.Fprintf(&w, "handler     NOT READY, retried every minute: %s\n", e)
+	}
+	if s.Jobs != nil {
+		fmt.Fprintf(&w, "jobs        %s\n", s.Jobs.text())
 	}
 	if s.Identity != nil {
 		w.WriteString(s.Identity.text())

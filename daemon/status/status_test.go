@@ -36,6 +36,7 @@ func cases() map[string]Status {
 			Queue:         Queue{Depth: 12, Bytes: 3456, Oldest: TimePtr(at("2026-12-04T13:01:00Z")), OldestAge: "1m1s"},
 			Counters:      Counters{Accepted: 100, Published: 88, Dropped: 1, Refused: 2, Corrupt: 0},
 			Subscriptions: []string{"cmd/pi-42/#", "$aws/things/pi-42/shadow/update/delta"},
+			Jobs:          &Jobs{Current: "update-42", LastJob: "reboot-7", LastStatus: "SUCCEEDED", LastAt: TimePtr(at("2026-12-04T12:00:00Z")), Concluded: 3},
 		},
 		"boot": {
 			Version: "1.2.3", Thing: "pi-42", Endpoint: "a1b2c3-ats.iot.eu-west-1.amazonaws.com:8883", Uptime: "4s",

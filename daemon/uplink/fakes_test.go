@@ -111,6 +111,9 @@ type fakeLink struct {
 	maxOpen   int
 	publish   func(d *fakeDelivery) // called after recording; may complete d
 	reconnect func(reason string)
+	// refuse, when set, is asked before each publish; true makes it fail with
+	// ErrNotConnected without recording it, as a session that just lost its connection does.
+	refuse func() bool
 }
 
 func newFakeLink() *fakeLink {
@@ -122,6 +125,9 @@ func newFakeLink() *fakeLink {
 func (l *fakeLink) Up() <-chan struct{} { return l.up }
 
 func (l *fakeLink) Publish(_ context.Context, topic string, _ byte, _ []byte) (Delivery, error) {
+	if l.refuse != nil && l.refuse() {
+		return nil, ErrNotConnected
+	}
 	var seq uint64
 	fmt.Sscanf(topic, "t/%d", &seq)
 	d := &fakeDelivery{link: l, seq: seq, done: make(chan struct{})}

@@ -130,6 +130,7 @@ func (u *Uplink) Run(ctx context.Context) {
 	defer u.inflight.Wait()
 	var held *queue.Record // taken from the source, not yet handed to the link
 	var next time.Time     // pacing
+	var lastUp <-chan struct{}
 	period := beatPeriod{parent: ctx}
 	defer period.stop()
 	for ctx.Err() == nil {
@@ -144,6 +145,15 @@ func (u *Uplink) Run(ctx context.Context) {
 		default:
 			u.sleep(ctx, beatEvery, up)
 			continue
+		}
+		if up != lastUp {
+			// A new connection, on which the session sends again at once whatever is still in
+			// the window: that burst counts against the rate (AWS IoT drops what exceeds 100
+			// publishes/s), so new publishes wait until it is paid for.
+			lastUp = up
+			if u.interval > 0 {
+				next = maxTime(next, time.Now().Add(time.Duration(len(u.window))*u.interval))
+			}
 		}
 		if u.lost.Load() {
 			// Publish what was lost again, in order: wait for the rest of the window to

@@ -129,16 +129,28 @@ func TestWindowNeverLeaks(t *testing.T) {
 	}
 }
 
-// Order: between rewinds the uplink publishes strictly in queue order, even when PUBACKs
-// come back out of order and some deliveries are lost.
+// Order: between rewinds the uplink publishes in queue order and skips only records already
+// acknowledged, even when PUBACKs come back out of order, some deliveries are lost and some
+// publishes are refused because the connection just went (the refused record must go first).
 func TestPublishesInOrder(t *testing.T) {
 	const n = 400
 	src := newFakeSource(n)
 	link := newFakeLink()
 	var mu sync.Mutex
-	var rewindAt []int // len(link.sent) at each rewind
-	rng := rand.New(rand.NewSource(1))
+	var rewindAt []int                 // len(link.sent) at each rewind
+	ackedAt := map[uint64]int{}        // len(link.sent) when each seq was acknowledged
+	rng := rand.New(rand.NewSource(1)) // guarded by mu
 	var pending []*fakeDelivery
+	refused := 0
+	link.refuse = func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if rng.Intn(30) == 0 {
+			refused++
+			return true
+		}
+		return false
+	}
 	link.publish = func(d *fakeDelivery) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -155,6 +167,12 @@ func TestPublishesInOrder(t *testing.T) {
 			}
 		}
 		pending = nil
+	}
+	src.onAck = func(seq uint64) {
+		n, _, _ := link.stats()
+		mu.Lock()
+		ackedAt[seq] = n
+		mu.Unlock()
 	}
 	rs := &rewindSpy{fakeSource: src, at: func() {
 		n, _, _ := link.stats()
@@ -187,19 +205,29 @@ func TestPublishesInOrder(t *testing.T) {
 	seqs := link.seqs()
 	mu.Lock()
 	cuts := append([]int(nil), rewindAt...)
+	acks := ackedAt
 	mu.Unlock()
-	if len(cuts) == 0 {
-		t.Fatal("no delivery was lost: the test proves nothing")
+	if len(cuts) == 0 || refused == 0 {
+		t.Fatalf("%d rewinds, %d refused publishes: the test proves nothing", len(cuts), refused)
 	}
 	cut := 0
-	for i := 1; i < len(seqs); i++ {
+	prev := uint64(0) // the seq published before, or 0 right after a rewind
+	for i, seq := range seqs {
 		for cut < len(cuts) && cuts[cut] <= i {
 			cut++
+			prev = 0
 		}
-		rewound := cut > 0 && cuts[cut-1] == i
-		if seqs[i] <= seqs[i-1] && !rewound {
-			t.Fatalf("published %d after %d without a rewind (publish #%d)", seqs[i], seqs[i-1], i)
+		if seq <= prev {
+			t.Fatalf("published %d after %d without a rewind (publish #%d)", seq, prev, i)
 		}
+		// Everything skipped since the previous publish must have been acknowledged
+		// before this one was made.
+		for s := prev + 1; s < seq; s++ {
+			if at, ok := acks[s]; !ok || at > i {
+				t.Fatalf("publish #%d is %d, skipping %d which was not yet acknowledged (acked after publish #%d)", i, seq, s, at)
+			}
+		}
+		prev = seq
 	}
 }
 
