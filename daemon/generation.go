@@ -14,6 +14,7 @@ import (
 	"thingd/daemon/config"
 	"thingd/daemon/handler"
 	"thingd/daemon/jobs"
+	"thingd/daemon/provision"
 	"thingd/daemon/session"
 	"thingd/daemon/uplink"
 	thingtls "thingd/tls"
@@ -154,6 +155,8 @@ func (d *Daemon) connect(ctx context.Context, g *generation) {
 	}
 	g.setErr("")
 	subs := d.subscriptions(g)
+	rot := provision.NewRotator(cfg, d.log, g.clock.Now) // nil unless provisioned by claim
+	subs = append(subs, rot.Subscriptions()...)
 	if len(g.handlerErrors()) > 0 {
 		g.go_(func() { d.retryHandlers(ctx, g) })
 	}
@@ -164,7 +167,7 @@ func (d *Daemon) connect(ctx context.Context, g *generation) {
 		TLSConfig:  func() (*stdtls.Config, error) { return g.tls.Config, nil },
 		ExplainErr: func(err error) error { return g.tls.Explain(err, g.clock.Status().Synced) },
 		Logger:     d.log,
-		OnEvent:    func(e session.Event) { onEvent(e); g.shadowEvent(e) },
+		OnEvent:    func(e session.Event) { onEvent(e); g.shadowEvent(e); rot.Event(e) },
 	}, subs)
 	if err != nil {
 		g.setErr(err.Error())
@@ -178,6 +181,7 @@ func (d *Daemon) connect(ctx context.Context, g *generation) {
 	g.session = s
 	d.mu.Unlock()
 	g.link.attach(s)
+	g.go_(func() { rot.Run(ctx, s) })
 	if err := s.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("session stopped", zap.Error(err))
 	}

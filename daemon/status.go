@@ -6,6 +6,7 @@ import (
 
 	"thingd/clock"
 	"thingd/daemon/local"
+	"thingd/daemon/provision"
 	"thingd/daemon/status"
 )
 
@@ -22,6 +23,7 @@ func (d *Daemon) status() status.Status {
 	for _, s := range cfg.Subscribe {
 		st.Subscriptions = append(st.Subscriptions, s.Topic)
 	}
+	st.Identity = provision.Status(cfg) // nil unless provisioned by claim
 	qs := d.queue.Stats()
 	st.Queue = status.Queue{Depth: qs.Depth, Bytes: qs.Bytes, Oldest: status.TimePtr(qs.OldestTime)}
 	var door local.Counters

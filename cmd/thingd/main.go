@@ -54,11 +54,13 @@ var commands = map[string]command{
 
 	"deadletter": {deadLetterCmd, "list, retry or discard the messages the broker refused"},
 	"shadow":     {shadowCmd, "get, update or delete a shadow of the thing through the daemon"},
+	"provision":  {provisionCmd, "fleet provisioning by claim, once"},
+	"rotate":     {rotateCmd, "a new key and certificate now, through the running daemon"},
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: thingd COMMAND [flags]  (thingd COMMAND -h for its flags)")
-	for _, name := range []string{"run", "check", "pub", "status", "shadow", "deadletter", "import", "pubsub", "version"} {
+	for _, name := range []string{"run", "check", "pub", "status", "shadow", "deadletter", "import", "provision", "rotate", "pubsub", "version"} {
 		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
 	}
 }

@@ -69,6 +69,9 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 		}
 	}()
 
+	if cfg, err = provisionFirst(ctx, cfg, log); err != nil {
+		return err
+	}
 	return daemon.Run(ctx, daemon.Options{
 		Config: cfg, Logger: log, Level: level, BuildTime: built(), Version: version, Reload: reload,
 	})

@@ -26,6 +26,8 @@ type Config struct {
 	Jobs      Jobs        `toml:"jobs"`
 	Shadow    Shadow      `toml:"shadow"`
 
+	Provisioning Provisioning `toml:"provisioning"`
+
 	// Path is the file this config was read from; relative file names in it are
 	// resolved against its directory so that `thingd import` can write certs/ beside it.
 	Path string `toml:"-"`
@@ -111,6 +113,8 @@ func Defaults() Config {
 		Log:    Log{Level: "info"},
 		Jobs:   jobsDefaults(),
 		Shadow: shadowDefaults(),
+
+		Provisioning: provisioningDefaults(),
 	}
 }
 

@@ -44,6 +44,7 @@ func (cfg *Config) validate(pos positions) []Problem {
 			c.bad("version", "is %d; this thingd reads version 1", cfg.Version)
 		}
 	}
+	cfg.validateProvisioning(c) // first: a provisioned identity names the thing
 	cfg.validateMQTT(c)
 	cfg.validateClock(c)
 	if cfg.Queue.Dir == "" {

@@ -30,6 +30,8 @@ type Status struct {
 	ReloadError   string   `json:"reload_error,omitempty"`
 	Jobs          *Jobs    `json:"jobs,omitempty"`
 	Shadow        *Shadow  `json:"shadow,omitempty"`
+
+	Identity *Identity `json:"identity,omitempty"`
 }
 
 // Connection is the MQTT session. Times that have not happened are nil, so JSON omits
@@ -176,6 +178,9 @@ func (s Status) Text() string {
 	}
 	if s.Shadow != nil {
 		w.WriteString(s.Shadow.text())
+	}
+	if s.Identity != nil {
+		w.WriteString(s.Identity.text())
 	}
 	if s.ReloadError != "" {
 		fmt.Fprintf(&w, "reload      FAILED, running the previous config: %s\n", s.ReloadError)

@@ -72,7 +72,7 @@ func Start(o Options) (*Broker, error) {
 		return nil, fmt.Errorf("awsiot: listen on %s: %w", addr, err)
 	}
 	b := &Broker{
-		ln:          tls.NewListener(raw, o.ServerTLS),
+		ln:          tls.NewListener(raw, serverTLS(o.ServerTLS, o.Services)),
 		addr:        raw.Addr().(*net.TCPAddr),
 		policy:      o.Policy.clone(),
 		puback:      o.Puback,
