@@ -31,7 +31,7 @@ var importRules = []importRule{
 		why: "the production binary links no test broker, launcher or test PKI"},
 	{from: []string{"thingd/daemon/config", "thingd/daemon/limits", "thingd/daemon/local", "thingd/daemon/queue", "thingd/daemon/session",
 		"thingd/daemon/uplink", "thingd/daemon/handler", "thingd/daemon/telemetry", "thingd/daemon/deadletter",
-		"thingd/daemon/shadow", "thingd/daemon/jobs", "thingd/daemon/provisioning", "thingd/daemon/status"},
+		"thingd/daemon/shadow", "thingd/daemon/jobs", "thingd/daemon/provision", "thingd/daemon/status"},
 		to: []string{"=thingd/daemon"}, why: "the parts never reach back into the supervisor that wires them"},
 	{from: []string{"thingd/daemon/session"}, to: []string{"thingd/daemon/queue", "thingd/daemon/local", "thingd/daemon/uplink"},
 		why: "the session publishes what it is handed; it knows nothing of where messages wait"},
@@ -41,7 +41,7 @@ var importRules = []importRule{
 		why: "messages flow socket → queue → uplink → session, never back"},
 	{from: []string{"thingd/daemon/local"}, to: []string{"thingd/daemon/session", "thingd/daemon/uplink"},
 		why: "the socket hands messages to the queue, not to the network"},
-	{from: []string{"thingd/daemon/shadow", "thingd/daemon/jobs", "thingd/daemon/provisioning", "thingd/daemon/deadletter"},
+	{from: []string{"thingd/daemon/shadow", "thingd/daemon/jobs", "thingd/daemon/provision", "thingd/daemon/deadletter"},
 		to:  []string{"thingd/daemon/uplink", "thingd/daemon/local"},
 		why: "device services talk to the session through their own small interface"},
 }
