@@ -161,6 +161,11 @@ func shadowStatus(st status.Status, notAfter time.Time) map[string]any {
 			"dropped": st.Counters.Dropped, "refused": st.Counters.Refused},
 		"connection": conn,
 	}
+	dl := map[string]any{"count": st.DeadLetters.Count, "dropped": st.DeadLetters.Dropped}
+	if l := st.DeadLetters.Last; l != nil {
+		dl["last_topic"], dl["last_reason"] = l.Topic, l.Reason
+	}
+	out["dead_letters"] = dl
 	if !notAfter.IsZero() {
 		out["certificate"] = map[string]any{"not_after": notAfter.UTC().Format(time.RFC3339)}
 	}

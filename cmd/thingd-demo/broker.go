@@ -20,9 +20,12 @@ func demoPolicy() *awsiot.Policy {
 	return &awsiot.Policy{
 		Connect: []string{demoThing},
 		Publish: []string{"dt/${iot:ClientId}/#", "$aws/rules/" + ingestRule + "/#", shadowTopics,
-			"$aws/things/${iot:ClientId}/jobs/start-next", "$aws/things/${iot:ClientId}/jobs/+/update"},
-		Subscribe: []string{"cmd/${iot:ClientId}/#", shadowTopics, "$aws/things/${iot:ClientId}/jobs/#"},
-		Receive:   []string{"cmd/${iot:ClientId}/#", shadowTopics, "$aws/things/${iot:ClientId}/jobs/#"},
+			"$aws/things/${iot:ClientId}/jobs/start-next", "$aws/things/${iot:ClientId}/jobs/+/update",
+			"$aws/certificates/create-from-csr/json", "$aws/provisioning-templates/" + demoTemplate + "/provision/json"},
+		Subscribe: []string{"cmd/${iot:ClientId}/#", shadowTopics, "$aws/things/${iot:ClientId}/jobs/#",
+			"$aws/certificates/create-from-csr/json/+", "$aws/provisioning-templates/" + demoTemplate + "/provision/json/+"},
+		Receive: []string{"cmd/${iot:ClientId}/#", shadowTopics, "$aws/things/${iot:ClientId}/jobs/#",
+			"$aws/certificates/create-from-csr/json/+", "$aws/provisioning-templates/" + demoTemplate + "/provision/json/+"},
 	}
 }
 
@@ -30,8 +33,9 @@ func demoPolicy() *awsiot.Policy {
 // what it sees of thingd is printed as it happens.
 type broker struct {
 	*awsiot.Broker
-	shadow *awsiot.Shadow // the Device Shadow service
-	jobs   *awsiot.Jobs   // the AWS IoT Jobs service
+	shadow *awsiot.Shadow       // the Device Shadow service
+	jobs   *awsiot.Jobs         // the AWS IoT Jobs service
+	prov   *awsiot.Provisioning // fleet provisioning: signs the device's CSR
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
@@ -57,15 +61,21 @@ func startNarratedBroker(pki *devpki.PKI, out *printer) (*broker, <-chan struct{
 		return nil, nil, err
 	}
 	pol := demoPolicy()
+	prov, err := awsiot.NewProvisioning(awsiot.ProvisioningOptions{Templates: map[string]awsiot.Template{
+		demoTemplate: {Parameters: []string{"SerialNumber"}, ThingName: demoThing},
+	}})
+	if err != nil {
+		return nil, nil, err
+	}
 	sh := awsiot.NewShadow()
 	jobs := awsiot.NewJobs(awsiot.JobsOptions{})
-	ab, err := awsiot.Start(awsiot.Options{ServerTLS: srv, Policy: pol, Services: []awsiot.Service{sh, jobs}})
+	ab, err := awsiot.Start(awsiot.Options{ServerTLS: srv, Policy: pol, Services: []awsiot.Service{prov, sh, jobs}})
 	if err != nil {
 		jobs.Close()
 		return nil, nil, err
 	}
 	jobs.Attach(ab)
-	b := &broker{Broker: ab, shadow: sh, jobs: jobs, stop: make(chan struct{})}
+	b := &broker{Broker: ab, shadow: sh, jobs: jobs, prov: prov, stop: make(chan struct{})}
 	all, err := ab.Subscribe("#")
 	if err != nil {
 		jobs.Close()
@@ -95,6 +105,9 @@ func (b *broker) narrate(all, ingest *awsiot.Recorder, subscribed chan struct{},
 		denied           int
 		disconnects      = map[string]int{}
 		subscribedClosed bool
+		issued           = map[string]bool{} // certificate IDs whose signing was printed
+		registered       = map[string]bool{} // and whose RegisterThing was
+		seenIDs          int
 	)
 	for {
 		select {
@@ -107,19 +120,36 @@ func (b *broker) narrate(all, ingest *awsiot.Recorder, subscribed chan struct{},
 			if now {
 				connectedAt = time.Now()
 				ka, _ := b.Keepalive(demoThing)
-				out.printf(srcBroker, "%s connected, client certificate CN=%s, keepalive %ds", demoThing, demoThing, ka)
+				cert := "the claim certificate CN=" + demoClaim
+				if ids := b.prov.Seen(); len(ids) > seenIDs {
+					seenIDs = len(ids)
+					cert = "its own certificate " + shortID(ids[len(ids)-1]) + " from provisioning"
+				}
+				out.printf(srcBroker, "%s connected with %s, keepalive %ds", demoThing, cert, ka)
+			}
+		}
+		for _, c := range b.prov.Certificates() {
+			if !issued[c.ID] {
+				issued[c.ID] = true
+				out.printf(srcBroker, "fleet provisioning: CreateCertificateFromCsr signed the device's CSR: certificate %s "+
+					"(the private key never left the device)", shortID(c.ID))
+			}
+			if c.ThingName != "" && !registered[c.ID] {
+				registered[c.ID] = true
+				out.printf(srcBroker, "fleet provisioning: RegisterThing (template %s): thing %s, certificate %s %s",
+					demoTemplate, c.ThingName, shortID(c.ID), c.State)
 			}
 		}
 		// thingd subscribes right after CONNACK; awsiot says nothing of SUBSCRIBE, so the
 		// cloud waits a moment after the connection.
-		if connected && !subscribedClosed && time.Since(connectedAt) > 500*time.Millisecond {
+		if connected && !subscribedClosed && seenIDs > 0 && time.Since(connectedAt) > 500*time.Millisecond {
 			subscribedClosed = true
 			close(subscribed)
 		}
 		msgs := all.Messages()
 		for _, m := range msgs[seen:] {
-			if m.ClientID == "" || strings.HasPrefix(m.Topic, "cmd/") || strings.Contains(m.Topic, "/jobs/") {
-				continue // the cloud's own commands, printed by the cloud; jobs traffic, by watchJob
+			if m.ClientID == "" || strings.HasPrefix(m.Topic, "cmd/") || strings.HasPrefix(m.Topic, "$aws/") {
+				continue // the cloud's own commands, printed by the cloud; provisioning, shadow and jobs by their own narrators
 			}
 			out.printf(srcBroker, "← %s %s %s", m.ClientID, m.Topic, shorten(m.Payload, 120))
 		}
@@ -147,4 +177,12 @@ func (b *broker) narrate(all, ingest *awsiot.Recorder, subscribed chan struct{},
 			}
 		}
 	}
+}
+
+// shortID is the start of a certificate ID (64 hex digits on AWS IoT), enough to tell them apart.
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12] + "…"
+	}
+	return id
 }

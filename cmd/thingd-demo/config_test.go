@@ -12,7 +12,7 @@ import (
 func TestConfigLoadsInThingd(t *testing.T) {
 	dir := t.TempDir()
 	c := demoConfig{Dir: dir, BrokerPort: 18883, CAFile: filepath.Join(dir, "ca.crt"),
-		CertFile: filepath.Join(dir, "device-1.crt"), KeyFile: filepath.Join(dir, "device-1.key"), NTPAddr: "127.0.0.1:10123"}
+		ClaimCert: filepath.Join(dir, "device-1.crt"), ClaimKey: filepath.Join(dir, "device-1.key"), NTPAddr: "127.0.0.1:10123"}
 	if err := c.write(); err != nil {
 		t.Fatal(err)
 	}
@@ -28,6 +28,9 @@ func TestConfigLoadsInThingd(t *testing.T) {
 	}
 	if len(cfg.Subscribe) != 1 || cfg.Subscribe[0].Topic != "cmd/demo-pi/#" || cfg.Subscribe[0].File != c.commandFile() {
 		t.Errorf("subscribe = %+v, want cmd/demo-pi/# into %s", cfg.Subscribe, c.commandFile())
+	}
+	if cfg.Provisioning.Template != demoTemplate || cfg.Provisioning.ClaimCert != c.ClaimCert {
+		t.Errorf("provisioning = %+v, want template %s with the claim certificate", cfg.Provisioning, demoTemplate)
 	}
 	if cfg.MQTT.Port != 18883 || cfg.Clock.Servers[0] != "127.0.0.1:10123" || cfg.Local.Socket != c.socket() {
 		t.Errorf("port %d, clock servers %v, socket %s do not match what was written", cfg.MQTT.Port, cfg.Clock.Servers, cfg.Local.Socket)

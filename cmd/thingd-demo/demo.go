@@ -50,11 +50,12 @@ func run(ctx context.Context, o options, out *printer) (err error) {
 	if err != nil {
 		return err
 	}
-	certFile, keyFile, err := pki.Issue(demoThing)
+	claimCert, claimKey, err := pki.Issue(demoClaim)
 	if err != nil {
 		return err
 	}
-	out.printf(srcDemo, "fresh CA, broker certificate (localhost) and device certificate (CN %s) in %s", demoThing, dir)
+	out.printf(srcDemo, "fresh CA, broker certificate (localhost) and the fleet's claim certificate (CN %s) in %s; "+
+		"the device's own certificate comes from provisioning by claim", demoClaim, dir)
 
 	clock, err := startNTP("127.0.0.1:0", func(from net.Addr) {
 		out.printf(srcNTP, "answered %s with this machine's time (stratum %d)", from, ntpStratum)
@@ -80,7 +81,7 @@ func run(ctx context.Context, o options, out *printer) (err error) {
 	if err != nil {
 		return fmt.Errorf("broker port %q: %w", portText, err)
 	}
-	cfg := demoConfig{Dir: dir, BrokerPort: port, CAFile: pki.CAFile, CertFile: certFile, KeyFile: keyFile, NTPAddr: clock.Addr()}
+	cfg := demoConfig{Dir: dir, BrokerPort: port, CAFile: pki.CAFile, ClaimCert: claimCert, ClaimKey: claimKey, NTPAddr: clock.Addr()}
 	if err := cfg.write(); err != nil {
 		return err
 	}

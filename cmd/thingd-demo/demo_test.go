@@ -36,7 +36,9 @@ func TestDemoShowsBothDirections(t *testing.T) {
 	}
 	for _, want := range []string{
 		"broker  │ IoT policy: connect demo-pi; publish dt/${iot:ClientId}/#",
-		"broker  │ demo-pi connected, client certificate CN=demo-pi",
+		"broker  │ fleet provisioning: CreateCertificateFromCsr signed the device's CSR: certificate ",
+		"broker  │ fleet provisioning: RegisterThing (template demo-fleet): thing demo-pi, certificate ",
+		"broker  │ demo-pi connected with its own certificate ",
 		"producer│ $ thingd pub --socket",
 		`broker  │ ← demo-pi dt/demo-pi/system {"ts":`,
 		"broker  │ ← demo-pi dt/demo-pi/hello hello from a local producer",
