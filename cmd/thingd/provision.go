@@ -84,8 +84,10 @@ func provisionFirst(ctx context.Context, cfg *config.Config, log *zap.Logger) (*
 		}
 		_ = n.Status("provisioning failed: " + err.Error())
 		log.Error("provisioning failed", zap.Error(err))
+		provision.RecordFailure(&cfg.Provisioning, time.Now(), err) // for `thingd status`
 		return nil, provisionFailed(err)
 	}
+	provision.RecordFailure(&cfg.Provisioning, time.Now(), nil)
 	return config.Load(cfg.Path)
 }
 

@@ -235,6 +235,11 @@ func TestProvisionRejected(t *testing.T) {
 		// A rejected attempt removes its own pending key.
 		t.Fatalf("keys left: %q", k)
 	}
+	// No daemon runs, so `thingd status` says why from what the failed run recorded.
+	_, errOut, code = runThingd(t, nil, "status", "--config", w.config)
+	if code == 0 || !strings.Contains(errOut, "provisioning by claim failed") || !strings.Contains(errOut, "ResourceNotFound") {
+		t.Errorf("thingd status after a failed provisioning: exit %d, stderr:\n%s", code, errOut)
+	}
 }
 
 // TestProvisionKill9AtEachStep: kill -9 while the device waits for CreateCertificateFromCsr,

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
+	"thingd/daemon/config"
+	"thingd/daemon/provision"
 	"thingd/daemon/status"
 )
 
@@ -19,6 +22,11 @@ func statusCmd(_ context.Context, e *env, args []string) error {
 	}
 	c, err := socket.dial()
 	if err != nil {
+		// No daemon to ask: a device that failed to provision has no socket yet, so say why.
+		if f := provisioningFailure(*socket.config); f != nil {
+			fmt.Fprintf(e.stderr, "thingd is not running: provisioning by claim failed at %s: %s\n",
+				f.At.Local().Format(time.RFC3339), f.Error)
+		}
 		return err
 	}
 	defer c.Close()
@@ -41,4 +49,17 @@ func statusCmd(_ context.Context, e *env, args []string) error {
 	}
 	_, err = io.WriteString(e.stdout, st.Text())
 	return err
+}
+
+// provisioningFailure is the last provisioning failure recorded for the config, if any.
+func provisioningFailure(flagConfig string) *provision.Failure {
+	cfg, err := config.Load(config.Resolve(flagConfig))
+	if err != nil || !cfg.Provisioning.Enabled() {
+		return nil
+	}
+	f, err := provision.ReadFailure(&cfg.Provisioning)
+	if err != nil {
+		return nil
+	}
+	return f
 }

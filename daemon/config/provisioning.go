@@ -47,6 +47,10 @@ func (p *Provisioning) Enabled() bool { return p.Template != "" }
 // RotationFile records the outcome of the last certificate rotation.
 func (p *Provisioning) RotationFile() string { return filepath.Join(p.Dir, "rotation.json") }
 
+// FailureFile records why the last provisioning failed, for `thingd status` while no daemon
+// runs; removed when provisioning succeeds.
+func (p *Provisioning) FailureFile() string { return filepath.Join(p.Dir, "provisioning-failed.json") }
+
 // RotateRequestFile asks the running daemon to rotate now (`thingd rotate`).
 func (p *Provisioning) RotateRequestFile() string { return filepath.Join(p.Dir, "rotate.request") }
 

@@ -401,3 +401,35 @@ func Status(cfg *config.Config) *status.Identity {
 	}
 	return st
 }
+
+// Failure is why the last provisioning by claim failed, kept while no daemon runs to say it.
+type Failure struct {
+	At    time.Time `json:"at"`
+	Error string    `json:"error"`
+}
+
+// RecordFailure saves err in the failure file (best effort: the journal has it too); nil
+// removes the file after a provisioning that succeeded.
+func RecordFailure(p *config.Provisioning, at time.Time, err error) {
+	if err == nil {
+		_ = os.Remove(p.FailureFile())
+		return
+	}
+	b, _ := json.Marshal(Failure{At: at.UTC(), Error: err.Error()})
+	if os.MkdirAll(p.Dir, 0o700) == nil {
+		_ = atomicfile.Write(p.FailureFile(), b, 0o640)
+	}
+}
+
+// ReadFailure reads the failure file; a missing file is fs.ErrNotExist.
+func ReadFailure(p *config.Provisioning) (*Failure, error) {
+	b, err := os.ReadFile(p.FailureFile())
+	if err != nil {
+		return nil, err
+	}
+	var f Failure
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("%s: %w", p.FailureFile(), err)
+	}
+	return &f, nil
+}
