@@ -35,26 +35,19 @@ func (c *Client) Close() error { return c.conn.Close() }
 
 // Status asks for the daemon's status document.
 func (c *Client) Status() (json.RawMessage, error) {
-	if err := WriteRequest(c.bw, Request{Verb: "STATUS"}); err != nil {
-		return nil, err
-	}
-	if err := c.bw.Flush(); err != nil {
-		return nil, err
-	}
-	r, err := ReadResponse(c.br)
-	if err != nil {
-		return nil, err
-	}
-	if !r.OK {
-		return nil, errors.New(r.Text)
-	}
-	return json.RawMessage(r.Text), nil
+	return c.ask(func(w *bufio.Writer) error { return WriteRequest(w, Request{Verb: "STATUS"}) })
 }
 
 // ShadowGet asks the daemon for AWS's answer to a get of the thing's shadow name ("" =
 // classic): the get/accepted or get/rejected document.
 func (c *Client) ShadowGet(name string) (json.RawMessage, error) {
-	if err := WriteRequest(c.bw, Request{Verb: "SHADOWGET", Topic: name}); err != nil {
+	return c.ask(func(w *bufio.Writer) error { return WriteRequest(w, Request{Verb: "SHADOWGET", Topic: name}) })
+}
+
+// ask sends one request that write puts on the wire and returns the JSON of its OK answer;
+// an answer that is not OK is an error with the daemon's text.
+func (c *Client) ask(write func(*bufio.Writer) error) (json.RawMessage, error) {
+	if err := write(c.bw); err != nil {
 		return nil, err
 	}
 	if err := c.bw.Flush(); err != nil {

@@ -1,9 +1,9 @@
 package local
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -77,18 +77,8 @@ func (c *Client) DeadLetters(op, arg string) (json.RawMessage, error) {
 	if strings.ContainsAny(line, "\r\n") {
 		return nil, fmt.Errorf("dead-letter argument %q contains a line break", arg)
 	}
-	if _, err := c.bw.WriteString(line + "\n"); err != nil {
-		return nil, err
-	}
-	if err := c.bw.Flush(); err != nil {
-		return nil, err
-	}
-	r, err := ReadResponse(c.br)
-	if err != nil {
-		return nil, err
-	}
-	if !r.OK {
-		return nil, errors.New(r.Text)
-	}
-	return json.RawMessage(r.Text), nil
+	return c.ask(func(w *bufio.Writer) error {
+		_, err := w.WriteString(line + "\n")
+		return err
+	})
 }
