@@ -54,7 +54,8 @@ func probeScript(t *testing.T, arch string) []byte {
 use strict;
 use warnings;
 my %%nr = (clock_settime => %d, adjtimex => %d, getrlimit => %d, setrlimit => %d);
-open(my $out, '>', '%[5]s.tmp') or die "open %[5]s.tmp: $!";
+my $path = $ARGV[0] // '%[5]s';
+open(my $out, '>', "$path.tmp") or die "open $path.tmp: $!";
 sub call {
 	my ($name, @args) = @_;
 	$! = 0;
@@ -69,14 +70,14 @@ my $rl = "\0" x 16;
 call('getrlimit', 7, $rl);
 call('setrlimit', 7, $rl);
 close($out) or die "close: $!";
-rename('%[5]s.tmp', '%[5]s') or die "rename: $!";
+rename("$path.tmp", $path) or die "rename: $!";
 `, nr["clock_settime"], nr["adjtimex"], nr["getrlimit"], nr["setrlimit"], probeOut))
 }
 
 // checkSyscallFilter runs the probe through thingd and reads what each call returned.
 // Natively the filter must pass @clock (clock_settime EINVAL, adjtimex a clock state) and
 // refuse @resources with EPERM (setrlimit), which shows it is in force; under qemu-user
-// no filter is installed, so setrlimit succeeds and Seccomp is 0, as docs/e2e.md says.
+// the unit gets no filter of its own, so setrlimit succeeds, as docs/e2e.md says.
 func checkSyscallFilter(t *testing.T, c *container, broker *testbed.Mosquitto, emulated bool) {
 	c.must(t, "rm", "-f", probeOut)
 	broker.Publish(t, "e2e/"+thing+"/syscalls", []byte("probe"), 1)
@@ -96,16 +97,7 @@ func checkSyscallFilter(t *testing.T, c *container, broker *testbed.Mosquitto, e
 		time.Sleep(300 * time.Millisecond)
 	}
 	t.Logf("syscall probe under thingd.service:\n%s", out)
-	got := map[string][2]int{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		var name string
-		var r, errno int
-		if _, err := fmt.Sscan(line, &name, &r, &errno); err != nil {
-			t.Fatalf("probe line %q: %v", line, err)
-		}
-		got[name] = [2]int{r, errno}
-	}
-	const eperm, einval = 1, 22
+	got := parseProbe(t, out)
 	if g := got["clock_settime"]; g != [2]int{-1, einval} {
 		t.Errorf("clock_settime(CLOCK_MONOTONIC) = %d errno %d; want -1 EINVAL from the kernel (EPERM would be the filter denying @clock)", g[0], g[1])
 	}
@@ -115,34 +107,66 @@ func checkSyscallFilter(t *testing.T, c *container, broker *testbed.Mosquitto, e
 	if g := got["getrlimit"]; g != [2]int{0, 0} {
 		t.Errorf("getrlimit(RLIMIT_NOFILE) = %d errno %d; want 0", g[0], g[1])
 	}
-	seccomp := procStatusField(t, c, "Seccomp")
+	// nspawn filters every process in the container; the unit's filter comes on top.
+	own, outer := seccompFilters(t, c, c.show(t, "MainPID")["MainPID"]), seccompFilters(t, c, "1")
+	t.Logf("seccomp filters: thingd %d, the container's PID 1 %d (nspawn's)", own, outer)
 	if emulated {
-		// qemu-user refuses to install a guest's seccomp filter (it would apply to qemu's
-		// own host syscalls); systemd then starts the unit without one.
-		if g := got["setrlimit"]; g != [2]int{0, 0} || seccomp != "0" {
-			t.Errorf("under qemu-user: setrlimit = %v, Seccomp = %s; docs/e2e.md says no filter is in force (0 and 0): update it", g, seccomp)
+		// qemu-user does not install a guest's seccomp filter (it would apply to qemu's own
+		// host syscalls); systemd starts the unit without one.
+		if g := got["setrlimit"]; g != [2]int{0, 0} || own != outer {
+			t.Errorf("under qemu-user: setrlimit = %v, thingd has %d filters, PID 1 %d; docs/e2e.md says "+
+				"the unit's filter is not installed (0 0, equal counts): update it", g, own, outer)
 		}
 		return
 	}
 	if g := got["setrlimit"]; g != [2]int{-1, eperm} {
 		t.Errorf("setrlimit(RLIMIT_NOFILE, unchanged) = %d errno %d; want -1 EPERM from ~@resources", g[0], g[1])
 	}
-	if seccomp != "2" {
-		t.Errorf("thingd's Seccomp = %s; want 2 (a filter)", seccomp)
+	if own <= outer {
+		t.Errorf("thingd has %d seccomp filters, the container's PID 1 %d: the unit installed none", own, outer)
+	}
+	// The control: the same probe where a filter denies @clock must see EPERM, or it
+	// could not tell a denied call from one the kernel answered.
+	const denied = "/run/e2e-syscalls-denied"
+	c.must(t, "systemd-run", "--wait", "--quiet", "-p", "SystemCallFilter=~@clock", "-p", "SystemCallErrorNumber=EPERM", probePath, denied)
+	ctl := parseProbe(t, c.must(t, "cat", denied))
+	t.Logf("the control, under SystemCallFilter=~@clock: %v", ctl)
+	if ctl["clock_settime"] != [2]int{-1, eperm} || ctl["adjtimex"] != [2]int{-1, eperm} {
+		t.Errorf("the probe under SystemCallFilter=~@clock: %v; want clock_settime and adjtimex -1 EPERM", ctl)
 	}
 }
 
-// procStatusField reads a field of /proc/<MainPID>/status of thingd.service.
-func procStatusField(t *testing.T, c *container, field string) string {
+const eperm, einval = 1, 22
+
+// parseProbe reads the probe's "name result errno" lines.
+func parseProbe(t *testing.T, out string) map[string][2]int {
 	t.Helper()
-	pid := c.show(t, "MainPID")["MainPID"]
+	got := map[string][2]int{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var name string
+		var r, errno int
+		if _, err := fmt.Sscan(line, &name, &r, &errno); err != nil {
+			t.Fatalf("probe line %q: %v", line, err)
+		}
+		got[name] = [2]int{r, errno}
+	}
+	return got
+}
+
+// seccompFilters is Seccomp_filters of a process in the container.
+func seccompFilters(t *testing.T, c *container, pid string) int {
+	t.Helper()
 	for _, line := range strings.Split(c.must(t, "cat", "/proc/"+pid+"/status"), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			return strings.TrimSpace(v)
+		if v, ok := strings.CutPrefix(line, "Seccomp_filters:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("Seccomp_filters of %s: %q", pid, v)
+			}
+			return n
 		}
 	}
-	t.Fatalf("no %s in /proc/%s/status", field, pid)
-	return ""
+	t.Fatalf("no Seccomp_filters in /proc/%s/status (Linux 5.9 or later has it)", pid)
+	return 0
 }
 
 // checkNOFILE reads thingd's file-descriptor limits as the kernel applies them.
