@@ -136,7 +136,7 @@ func (d *Daemon) supervise(ctx context.Context) {
 		if d.queueAlive() {
 			d.progress.Beat("queue")
 		}
-		if sess.alive(d.currentSession()) && !d.sessionGaveUp() {
+		if d.sessionLive(&sess) {
 			d.progress.Beat("session")
 		}
 		_ = d.notify.Status(d.statusLine())
@@ -226,6 +226,12 @@ func (w *sessionWatch) alive(s *session.Session) bool {
 		w.attempts, w.changed = st.Attempts, now
 	}
 	return st.Connected || now.Sub(w.changed) < maxAttemptGap
+}
+
+// sessionLive is the watchdog's view of the session: making attempts or connected, and not
+// a generation that could not even make one.
+func (d *Daemon) sessionLive(w *sessionWatch) bool {
+	return w.alive(d.currentSession()) && !d.sessionGaveUp()
 }
 
 // sessionGaveUp reports a generation whose session could not even be made: nothing would

@@ -25,7 +25,7 @@ func (d *Daemon) status() status.Status {
 	}
 	st.Identity = provision.Status(cfg) // nil unless provisioned by claim
 	qs := d.queue.Stats()
-	st.Queue = status.Queue{Depth: qs.Depth, Bytes: qs.Bytes, Oldest: status.TimePtr(qs.OldestTime)}
+	st.Queue = status.Queue{Depth: qs.Depth, AckedAhead: qs.AckedAhead, Bytes: qs.Bytes, Oldest: status.TimePtr(qs.OldestTime)}
 	var door local.Counters
 	if d.server != nil {
 		door = d.server.Counters()

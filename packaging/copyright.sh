@@ -23,7 +23,9 @@ cat LICENSE
 
 notices() { # dir: the licence and notice files at the top of a module
 	local found=
-	for f in "$1"/LICENSE* "$1"/LICENCE* "$1"/COPYING* "$1"/NOTICE* "$1"/AUTHORS "$1"/PATENTS; do
+	# edl-v*: Eclipse projects (paho) are dual-licensed, and their LICENSE holds the
+	# EPL's text but only a link to the EDL's, which they ship as edl-v10.
+	for f in "$1"/LICENSE* "$1"/LICENCE* "$1"/COPYING* "$1"/NOTICE* "$1"/AUTHORS "$1"/PATENTS "$1"/edl-v*; do
 		[ -f "$f" ] || continue
 		found=1
 		printf '\n--- %s ---\n' "$(basename "$f")"

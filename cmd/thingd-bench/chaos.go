@@ -67,7 +67,11 @@ func chaosCmd(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintln(out)
 		fmt.Fprint(out, doc)
 		if c.out != "" && err == nil {
-			if werr := writeSection(c.out, sectionChaos, doc); werr != nil {
+			section := sectionChaos
+			if c.aws {
+				section = sectionChaosAWS
+			}
+			if werr := writeSection(c.out, section, doc); werr != nil {
 				return werr
 			}
 			fmt.Fprintf(out, "\nwrote %s\n", c.out)
@@ -197,16 +201,22 @@ func runChaos(ctx context.Context, c chaosConfig, out io.Writer) (*chaosResult, 
 
 	waitErr := ch.rec.waitAll(ctx, c.settle)
 	delivered := time.Since(start)
+	// Every message can have arrived while thingd still waits for a PUBACK (a dropped one is
+	// given up on only after the overtake grace or the deadline): the queue must still empty.
+	final, depthErr := ch.waitEmptyQueue(ctx, c.settle)
 	time.Sleep(2 * time.Second) // late duplicates still count
 	res := ch.result(produced, delivered)
+	res.finalDepth, res.deadLetters = final.Queue.Depth, final.DeadLetters.Count
+	if ch.aws != nil {
+		s := ch.aws.b.Stats()
+		res.connects, res.pubacksDropped = s.Connects, int(s.PubacksDropped)
+	}
 	if waitErr != nil {
 		return res, waitErr
 	}
-	st, err := readStatus(ch.setup.socket)
-	if err != nil {
-		return res, err
+	if depthErr != nil {
+		return res, depthErr
 	}
-	res.finalDepth = st.Queue.Depth
 	if err := ch.daemon().stopGracefully(); err != nil {
 		return res, err
 	}
@@ -231,4 +241,24 @@ func (ch *chaos) setDaemon(d *daemon) {
 	ch.mu.Lock()
 	ch.d = d
 	ch.mu.Unlock()
+}
+
+// waitEmptyQueue polls thingd's status until its queue is empty, for at most max, and
+// returns the last status read.
+func (ch *chaos) waitEmptyQueue(ctx context.Context, max time.Duration) (daemonStatus, error) {
+	deadline := time.Now().Add(max)
+	for {
+		st, err := readStatus(ch.setup.socket)
+		if err == nil && st.Queue.Depth == 0 {
+			return st, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			if err != nil {
+				st.Queue.Depth = -1
+				return st, fmt.Errorf("read thingd's status: %w", err)
+			}
+			return st, nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }

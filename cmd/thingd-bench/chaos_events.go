@@ -14,10 +14,13 @@ const (
 
 // event is one fault the chaos run injected.
 type event struct {
-	kind       string
-	at, end    time.Time // injected, and over (daemon READY, broker accepting, gate open)
-	down       time.Duration
-	dups       int // duplicate deliveries that arrived after it and before the next event
+	kind    string
+	at, end time.Time // injected, and over (daemon READY, broker accepting, gate open)
+	down    time.Duration
+	dups    int // duplicate deliveries that arrived after it and before the next event
+	// ahead, for a SIGKILL, are the messages acknowledged ahead of the queue's durable head
+	// just before it (thingd's status): the restarted daemon publishes them again.
+	ahead      int
 	sinceStart time.Duration
 }
 
@@ -60,6 +63,9 @@ func (ch *chaos) runEvents(ctx context.Context, start time.Time) error {
 		switch e.kind {
 		case eventKill:
 			e.down = time.Duration(ch.rng.IntN(500)) * time.Millisecond
+			if st, serr := readStatus(ch.setup.socket); serr == nil {
+				e.ahead = int(st.Queue.AckedAhead)
+			}
 			err = ch.killDaemon(e.down)
 		case eventRestart:
 			e.down = time.Duration(500+ch.rng.IntN(1500)) * time.Millisecond

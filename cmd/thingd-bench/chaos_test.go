@@ -70,6 +70,40 @@ func TestChaosShort(t *testing.T) {
 	}
 }
 
+// TestChaosShortAWS (issue 12): the short chaos against the AWS-like broker: 10 k messages
+// while thingd is SIGKILLed twice, the network is cut once, one message outside the IoT
+// policy is queued among them and every 50th PUBACK is dropped. Every acknowledged message
+// arrives, the refused one is the only thing left out (a dead letter, not in the queue), the
+// queue ends empty and duplicates stay within a window per connection the broker saw.
+func TestChaosShortAWS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos runs chronyd and thingd for about a minute; skipped with -short")
+	}
+	for _, tool := range [][2]string{{"chronyd", "chrony"}, {"setpriv", "util-linux"}} {
+		testbed.Require(t, tool[0], tool[1])
+	}
+	c := defaultChaos()
+	c.aws = true
+	c.thingd, c.messages, c.chunk, c.duration = binary, 10_000, 250, 20*time.Second
+	c.kills, c.cuts, c.denies, c.settle = 2, 1, 1, 90*time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	res, err := runChaos(ctx, c, testWriter{t})
+	if res != nil {
+		t.Log("\n" + renderChaos(res))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.verdict(); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.events) != 4 || res.acked != c.messages || res.distinct != c.messages || res.pubacksDropped == 0 {
+		t.Fatalf("%d faults, %d acknowledged, %d distinct arrived, %d PUBACKs dropped; want 4, %d, %d and some dropped",
+			len(res.events), res.acked, res.distinct, res.pubacksDropped, c.messages, c.messages)
+	}
+}
+
 // testWriter sends the lab's progress lines to t.Log.
 type testWriter struct{ t *testing.T }
 

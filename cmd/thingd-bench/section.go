@@ -13,12 +13,14 @@ import (
 const (
 	sectionBench = "bench"
 	sectionChaos = "chaos"
-	sectionNotes = "notes"
+	// sectionChaosAWS is the chaos run against the AWS-like broker (`chaos --aws`).
+	sectionChaosAWS = "chaos-aws"
+	sectionNotes    = "notes"
 )
 
-var sectionTitles = map[string]string{sectionBench: "", sectionChaos: "## Chaos\n\n", sectionNotes: "## Analysis and notes\n\n"}
+var sectionTitles = map[string]string{sectionBench: "", sectionChaos: "## Chaos\n\n", sectionChaosAWS: "## Chaos against the AWS-like broker\n\n", sectionNotes: "## Analysis and notes\n\n"}
 
-const docHeader = "# thingd benchmarks\n\n`make bench` rewrites the benchmark part of this file and `make chaos` its Chaos section; the Analysis section is written by hand and kept.\n\n"
+const docHeader = "# thingd benchmarks\n\n`make bench` rewrites the benchmark part of this file and `make chaos` its two Chaos sections (mosquitto, then the AWS-like broker); the Analysis section is written by hand and kept.\n\n"
 
 func markers(name string) (begin, end string) {
 	return "<!-- " + name + ":begin -->\n", "<!-- " + name + ":end -->\n"
@@ -44,7 +46,7 @@ func writeSection(path, name, content string) error {
 func skeleton() string {
 	var b strings.Builder
 	b.WriteString(docHeader)
-	for _, name := range []string{sectionBench, sectionChaos, sectionNotes} {
+	for _, name := range []string{sectionBench, sectionChaos, sectionChaosAWS, sectionNotes} {
 		begin, end := markers(name)
 		fmt.Fprintf(&b, "%s%s(not measured yet)\n%s\n", begin, sectionTitles[name], end)
 	}

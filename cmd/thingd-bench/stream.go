@@ -47,8 +47,12 @@ type daemonStatus struct {
 		Connected bool `json:"connected"`
 	} `json:"connection"`
 	Queue struct {
-		Depth int64 `json:"depth"`
+		Depth      int64 `json:"depth"`
+		AckedAhead int64 `json:"acked_ahead"`
 	} `json:"queue"`
+	DeadLetters struct {
+		Count int `json:"count"`
+	} `json:"dead_letters"`
 }
 
 func readStatus(socket string) (daemonStatus, error) {

@@ -54,6 +54,36 @@ func TestVerdict(t *testing.T) {
 	}
 }
 
+// TestVerdictAWS: against the AWS-like broker the duplicate bound is a window per
+// connection the broker saw but the first, plus for each SIGKILL the ack-file lag and the
+// messages acknowledged ahead of the durable head; each denied message must end as one dead
+// letter.
+func TestVerdictAWS(t *testing.T) {
+	// 12 connections: 11 × 100, plus the kill's 10 + 400 ahead = 1510.
+	ok := chaosResult{c: chaosConfig{aws: true, denies: 1}, connects: 12, deadLetters: 1,
+		events: []event{{kind: eventKill, ahead: 400}, {kind: eventCut}, {kind: eventDeny}}, sameDups: 1510}
+	if err := ok.verdict(); err != nil {
+		t.Fatalf("a clean run failed: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		mutate func(*chaosResult)
+		want   string
+	}{
+		"duplicates":       {func(r *chaosResult) { r.sameDups = 1511 }, "more than the 1510"},
+		"fewer connects":   {func(r *chaosResult) { r.connects = 11 }, "more than the 1410"},
+		"no dead letter":   {func(r *chaosResult) { r.deadLetters = 0 }, "0 dead letters"},
+		"two dead letters": {func(r *chaosResult) { r.deadLetters = 2 }, "2 dead letters"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := ok
+			tc.mutate(&r)
+			if err := r.verdict(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("verdict %v; want %q", err, tc.want)
+			}
+		})
+	}
+}
+
 // TestReplaceSection: a section is swapped between its markers and the rest of the file,
 // hand-written notes included, is kept byte for byte.
 func TestReplaceSection(t *testing.T) {

@@ -12,12 +12,26 @@ import (
 	"thingd/internal/testbed/awsiot"
 )
 
-// TestLostPubackIsSentAgain: the broker takes the first message and never acknowledges it,
-// as AWS IoT sometimes does, while the connection stays healthy. Past the PUBACK deadline
-// (30 s here) thingd drops the connection itself, sends the message again on the next one and
-// the queue empties. Without the deadline the message stays at the queue's head for good
-// (seen: depth 1, no reconnect, after 90 s).
+// TestLostPubackIsSentAgain: the broker takes the first of 10 messages and never
+// acknowledges it, as AWS IoT sometimes does, while the connection stays healthy and the 9
+// after it are acknowledged. Overtaken by their PUBACKs for 5 s (uplink.DefaultOvertakeGrace),
+// it is taken for lost: thingd drops the connection itself, sends it again on the next one and
+// the queue empties. Without the rule it waited for the 30 s deadline; without any deadline it
+// stays at the queue's head for good (seen: depth 1, no reconnect, after 90 s).
 func TestLostPubackIsSentAgain(t *testing.T) {
+	testLostPuback(t, 10, "later messages had theirs")
+}
+
+// TestLostLonePubackIsSentAgain: the one message sent has no PUBACK and nothing overtakes
+// it, so only the PUBACK deadline (max(2 × keepalive, 30 s): 30 s here) can find the loss;
+// thingd reconnects then and the message arrives.
+func TestLostLonePubackIsSentAgain(t *testing.T) {
+	testLostPuback(t, 1, "no PUBACK within 30s")
+}
+
+// testLostPuback queues n messages of which the broker drops the first PUBACK, and checks
+// that all arrive after a reconnect whose logged reason contains why.
+func testLostPuback(t *testing.T, n int, why string) {
 	w, b := newAWSWorld(t, awsiot.Options{}, "")
 	rec, err := b.Subscribe("dt/pi/lp")
 	if err != nil {
@@ -34,7 +48,6 @@ func TestLostPubackIsSentAgain(t *testing.T) {
 	defer p.stop(t)
 	p.notify.waitFor(t, "STATUS=connected", 20*time.Second)
 
-	const n = 10
 	var lines strings.Builder
 	for i := 1; i <= n; i++ {
 		fmt.Fprintf(&lines, "%d\n", i)
@@ -75,14 +88,16 @@ func TestLostPubackIsSentAgain(t *testing.T) {
 	if s := b.Stats(); s.PubacksDropped != 1 {
 		t.Fatalf("the broker dropped %d PUBACKs, want 1: %+v", s.PubacksDropped, s)
 	}
-	if !strings.Contains(p.log.String(), "dropping the connection to reconnect") {
-		t.Errorf("the log does not say why the connection was dropped:\n%s", p.log.String())
+	log := p.log.String()
+	if !strings.Contains(log, "dropping the connection to reconnect") || !strings.Contains(log, why) {
+		t.Errorf("the log does not say the connection was dropped because of %q:\n%s", why, log)
 	}
 }
 
 // TestOneLostPubackInTwenty: the broker drops every 20th PUBACK (resends included) while
 // thingd sends 3000 messages at AWS IoT's 100 publishes/s limit. Every message arrives and
-// the queue empties: each lost PUBACK costs one deadline and one reconnect, never the uplink.
+// the queue empties: each lost PUBACK costs one reconnect (after the overtake grace or the
+// deadline), never the uplink.
 func TestOneLostPubackInTwenty(t *testing.T) {
 	w, b := newAWSWorld(t, awsiot.Options{Puback: awsiot.DropEvery(20)}, "")
 	rec, err := b.Subscribe("dt/pi/many")

@@ -41,8 +41,11 @@ type Stats struct {
 	Depth    int64 // records stored and not yet acknowledged
 	Bytes    int64 // bytes of segment files on disk
 	Segments int
-	InFlight int    // records handed out by Next and not yet acknowledged
-	Head     uint64 // every record with Seq <= Head is acknowledged
+	InFlight int // records handed out by Next and not yet acknowledged
+	// AckedAhead are records acknowledged while an older one is not: the durable head
+	// stops at the older one, so a crash now would publish them again.
+	AckedAhead int64
+	Head       uint64 // every record with Seq <= Head is acknowledged
 	// OldestTime is the enqueue time of the oldest unacknowledged record; zero when empty.
 	OldestTime time.Time
 	Accepted   uint64 // records appended
@@ -133,7 +136,7 @@ func (o Options) resolve() (Options, error) {
 func (q *Queue) Stats() Stats {
 	q.mu.Lock()
 	s := Stats{
-		Depth: q.depth - q.early, Bytes: q.bytes, Segments: len(q.segs), InFlight: len(q.ring) - int(q.early), Head: q.head,
+		Depth: q.depth - q.early, Bytes: q.bytes, Segments: len(q.segs), InFlight: len(q.ring) - int(q.early), AckedAhead: q.early, Head: q.head,
 		Accepted: q.accepted, Acked: q.acked, Dropped: q.dropped, Corrupt: q.corrupt,
 		CorruptTotal: q.lostBefore + q.corrupt,
 	}

@@ -120,8 +120,8 @@ func TestOutOfOrderAcks(t *testing.T) {
 		q.Ack(recs[i].Seq)
 	}
 	q.Ack(recs[5].Seq) // a duplicate PUBACK
-	if s := q.Stats(); s.Head != 0 || s.Depth != 1 || s.InFlight != 1 || s.Acked != 9 {
-		t.Fatalf("Stats = %+v; want head 0, depth 1, in flight 1, acked 9", s)
+	if s := q.Stats(); s.Head != 0 || s.Depth != 1 || s.InFlight != 1 || s.Acked != 9 || s.AckedAhead != 9 {
+		t.Fatalf("Stats = %+v; want head 0, depth 1, in flight 1, acked 9, 9 of them ahead of the head", s)
 	}
 	q.Close()
 
@@ -130,8 +130,8 @@ func TestOutOfOrderAcks(t *testing.T) {
 	q.Ack(recs[1].Seq)
 	q.Ack(recs[0].Seq)
 	q.Ack(recs[3].Seq)
-	if s := q.Stats(); s.Head != 2 || s.Depth != 7 {
-		t.Fatalf("Stats = %+v; want head 2, depth 7", s)
+	if s := q.Stats(); s.Head != 2 || s.Depth != 7 || s.AckedAhead != 1 {
+		t.Fatalf("Stats = %+v; want head 2, depth 7, 1 acked ahead", s)
 	}
 	q.Close()
 

@@ -60,10 +60,13 @@ type Clock struct {
 
 // Queue is the durable queue.
 type Queue struct {
-	Depth     int64      `json:"depth"`
-	Bytes     int64      `json:"bytes"`
-	Oldest    *time.Time `json:"oldest,omitempty"`
-	OldestAge string     `json:"oldest_age,omitempty"`
+	Depth int64 `json:"depth"`
+	// AckedAhead are messages the broker acknowledged after an older one that still waits
+	// for its PUBACK: they stay on disk until it has it, and a crash now sends them again.
+	AckedAhead int64      `json:"acked_ahead,omitempty"`
+	Bytes      int64      `json:"bytes"`
+	Oldest     *time.Time `json:"oldest,omitempty"`
+	OldestAge  string     `json:"oldest_age,omitempty"`
 }
 
 // Counters are totals since start. Every field is a uint64 whose json tag names it in

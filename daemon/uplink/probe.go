@@ -62,7 +62,7 @@ func (u *Uplink) DeadLettered() uint64 { return u.deadLettered.Load() }
 func (u *Uplink) probe(ctx context.Context, rec queue.Record, dl Delivery, sent time.Time) {
 	u.lone.Add(1)
 	out := make(chan error, 1)
-	go u.watch(rec, dl, out)
+	go u.watch(rec, dl, u.sends.Add(1), out)
 	// A refusal closes the connection at once; a lone publish still open after the strike
 	// window went out on a live connection (its PUBACK is late or lost: the AckTimeout
 	// deals with that), so the window opens again rather than wait for it.

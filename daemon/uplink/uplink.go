@@ -68,6 +68,14 @@ func AckTimeout(keepalive time.Duration) time.Duration {
 	return max(2*keepalive, MinAckTimeout)
 }
 
+// DefaultOvertakeGrace is how long a publish may stay without its PUBACK while a publish
+// sent after it on the same connection has its own, before the uplink takes the PUBACK for
+// lost. MQTT 3.1.1 (4.6) has a broker acknowledge QoS 1 publishes in the order it got them,
+// so a later PUBACK means the earlier one is not coming; the grace leaves room for a broker
+// that answers a little out of order. Without it every lost PUBACK (or a publish AWS IoT
+// discarded for rate) would hold its window slot for the whole AckTimeout.
+const DefaultOvertakeGrace = 5 * time.Second
+
 // Options configure an Uplink.
 type Options struct {
 	Source Source
@@ -78,6 +86,9 @@ type Options struct {
 	Window int
 	// AckTimeout is the PUBACK deadline; 0 disables it.
 	AckTimeout time.Duration
+	// OvertakeGrace is how long a PUBACK may be missing once a later publish has its own
+	// (see DefaultOvertakeGrace, the default); it only applies while AckTimeout is set.
+	OvertakeGrace time.Duration
 	// Beat is called at least every few seconds while Run runs (the watchdog).
 	Beat   func()
 	Logger *zap.Logger
@@ -101,6 +112,10 @@ type Uplink struct {
 	paused    atomic.Bool
 	published atomic.Uint64
 	ackLate   atomic.Uint64
+	// sends numbers the publishes in the order they went out; ackedSend is the highest
+	// number whose PUBACK came. A publish still open below it was overtaken (see watch).
+	sends     atomic.Uint64
+	ackedSend atomic.Uint64
 
 	warnMu   sync.Mutex
 	lastWarn time.Time
@@ -123,6 +138,9 @@ func New(o Options) *Uplink {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.OvertakeGrace <= 0 {
+		o.OvertakeGrace = DefaultOvertakeGrace
 	}
 	u := &Uplink{o: o, log: o.Logger, window: make(chan struct{}, o.Window)}
 	u.SetRate(o.Rate)
@@ -240,7 +258,7 @@ func (u *Uplink) Run(ctx context.Context) {
 		sentTo = max(sentTo, rec.Seq)
 		u.inflight.Add(1)
 		if !probe {
-			go u.watch(rec, dl, nil)
+			go u.watch(rec, dl, u.sends.Add(1), nil)
 			continue
 		}
 		u.probe(ctx, rec, dl, sentAt)
@@ -248,23 +266,28 @@ func (u *Uplink) Run(ctx context.Context) {
 }
 
 // watch waits for one delivery's outcome, returns its window token and acknowledges it
-// to the source only on success. A PUBACK missing past AckTimeout forces a reconnect; the
-// delivery stays in the window until paho's resend on the next connection settles it.
-func (u *Uplink) watch(rec queue.Record, dl Delivery, out chan<- error) {
+// to the source only on success. send is the publish's number in sending order. A PUBACK
+// taken for lost forces a reconnect, once; the delivery stays in the window until the
+// connection's end fails it (and Run sends it again) or a late PUBACK settles it. Lost means
+// missing for OvertakeGrace while a later publish has its PUBACK, or missing for AckTimeout.
+func (u *Uplink) watch(rec queue.Record, dl Delivery, send uint64, out chan<- error) {
 	defer u.inflight.Done()
 	defer func() { <-u.window }()
-	var deadline <-chan time.Time
+	var tick <-chan time.Time
 	if u.o.AckTimeout > 0 && rec.QoS > 0 {
-		t := time.NewTicker(u.o.AckTimeout)
+		t := time.NewTicker(min(u.o.OvertakeGrace, u.o.AckTimeout))
 		defer t.Stop()
-		deadline = t.C
+		tick = t.C
 	}
+	sent := time.Now()
+	var forcedAt time.Time // when this watch last forced a reconnect
 	for {
 		select {
 		case <-dl.Done():
 			if dl.Err() == nil {
 				u.o.Source.Ack(rec.Seq)
 				u.published.Add(1)
+				u.ackedSendAtLeast(send)
 			} else {
 				u.lost.Store(true)
 			}
@@ -272,18 +295,45 @@ func (u *Uplink) watch(rec queue.Record, dl Delivery, out chan<- error) {
 				out <- dl.Err()
 			}
 			return
-		case <-deadline:
+		case now := <-tick:
+			var why string
+			switch {
+			case !forcedAt.IsZero():
+				// The reconnect asked for has not ended the connection yet: ask again
+				// only after another full deadline.
+				if now.Sub(forcedAt) >= u.o.AckTimeout {
+					why = fmt.Sprintf("still no PUBACK %v after the reconnect asked for", u.o.AckTimeout)
+				}
+			case now.Sub(sent) >= u.o.AckTimeout:
+				why = fmt.Sprintf("no PUBACK within %v", u.o.AckTimeout)
+			case now.Sub(sent) >= u.o.OvertakeGrace && u.ackedSend.Load() > send:
+				why = fmt.Sprintf("no PUBACK within %v while later messages had theirs", u.o.OvertakeGrace)
+			}
+			if why == "" {
+				continue
+			}
+			forcedAt = now
 			u.ackLate.Add(1)
-			u.warnLate(rec)
+			u.warnLate(rec, why)
 			u.forced.Store(true)
-			u.o.Link.Reconnect(fmt.Sprintf("no PUBACK for queued message %d (%s) within %v", rec.Seq, rec.Topic, u.o.AckTimeout))
+			u.o.Link.Reconnect(fmt.Sprintf("%s for queued message %d (%s)", why, rec.Seq, rec.Topic))
+		}
+	}
+}
+
+// ackedSendAtLeast raises ackedSend to send.
+func (u *Uplink) ackedSendAtLeast(send uint64) {
+	for {
+		cur := u.ackedSend.Load()
+		if cur >= send || u.ackedSend.CompareAndSwap(cur, send) {
+			return
 		}
 	}
 }
 
 // warnLate logs at most one line a minute: with a window of 100, one lost connection
 // would otherwise log 100 lines.
-func (u *Uplink) warnLate(rec queue.Record) {
+func (u *Uplink) warnLate(rec queue.Record, why string) {
 	u.warnMu.Lock()
 	defer u.warnMu.Unlock()
 	now := time.Now()
@@ -292,8 +342,8 @@ func (u *Uplink) warnLate(rec queue.Record) {
 	}
 	u.lastWarn = now
 	u.log.Warn("no PUBACK in time: reconnecting so the broker gets the message again",
-		zap.Uint64("seq", rec.Seq), zap.String("topic", rec.Topic),
-		zap.Duration("ack_timeout", u.o.AckTimeout), zap.Uint64("late_acks_total", u.ackLate.Load()))
+		zap.Uint64("seq", rec.Seq), zap.String("topic", rec.Topic), zap.String("why", why),
+		zap.Uint64("late_acks_total", u.ackLate.Load()))
 }
 
 // beatPeriod bounds Next by the end of the current beat period, so an idle loop still

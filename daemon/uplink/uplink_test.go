@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -287,5 +288,65 @@ func TestAckTimeout(t *testing.T) {
 	}
 	if got := AckTimeout(60 * time.Second); got != 2*time.Minute {
 		t.Errorf("AckTimeout(60s) = %v, want 2m", got)
+	}
+}
+
+// A PUBACK missing while later publishes have theirs is lost (MQTT 3.1.1 acknowledges in
+// order): the uplink reconnects after OvertakeGrace, long before AckTimeout, and every
+// record ends up acknowledged.
+func TestOvertakenPubackForcesReconnect(t *testing.T) {
+	src := newFakeSource(50)
+	link := newFakeLink()
+	var mu sync.Mutex
+	var dropped []*fakeDelivery
+	reasons := []string{}
+	link.publish = func(d *fakeDelivery) {
+		if d.seq == 10 && len(reasons) == 0 {
+			mu.Lock()
+			dropped = append(dropped, d)
+			mu.Unlock()
+			return
+		}
+		d.complete(nil)
+	}
+	link.reconnect = func(reason string) {
+		mu.Lock()
+		reasons = append(reasons, reason)
+		ds := dropped
+		dropped = nil
+		mu.Unlock()
+		for _, d := range ds {
+			d.complete(errLost) // the connection's end fails what it held
+		}
+	}
+	u, stop := start(t, Options{Source: src, Link: link, AckTimeout: time.Hour, OvertakeGrace: 20 * time.Millisecond})
+	waitFor(t, "every record acknowledged", src.allAcked)
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reasons) != 1 || !strings.Contains(reasons[0], "later messages had theirs") || !strings.Contains(reasons[0], "message 10 ") {
+		t.Fatalf("reconnects %q; want one, for message 10 overtaken by later PUBACKs", reasons)
+	}
+	if u.LateAcks() != 1 {
+		t.Fatalf("LateAcks = %d; want 1", u.LateAcks())
+	}
+}
+
+// A connection on which no PUBACK comes at all is not "overtaken": nothing later was
+// acknowledged, so the uplink leaves it to the keepalive and the full AckTimeout rather
+// than reconnecting after the short grace.
+func TestStalledConnectionIsNotOvertaken(t *testing.T) {
+	src := newFakeSource(5)
+	link := newFakeLink()
+	var mu sync.Mutex
+	reconnects := 0
+	link.reconnect = func(string) { mu.Lock(); reconnects++; mu.Unlock() }
+	start(t, Options{Source: src, Link: link, AckTimeout: time.Hour, OvertakeGrace: 5 * time.Millisecond})
+	waitFor(t, "5 publishes", func() bool { n, _, _ := link.stats(); return n == 5 })
+	time.Sleep(100 * time.Millisecond) // 20 graces: room for a wrong reconnect to show
+	mu.Lock()
+	defer mu.Unlock()
+	if reconnects != 0 {
+		t.Fatalf("%d reconnects with no PUBACK at all; want none before AckTimeout", reconnects)
 	}
 }

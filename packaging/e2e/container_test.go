@@ -67,13 +67,14 @@ type container struct {
 }
 
 // boot starts systemd in root and returns once PID 1 is found; it is powered off in t.Cleanup.
-func boot(t *testing.T, root, machine, consoleLog string) *container {
+// extra are more systemd-nspawn options (the upgrade test's --private-network).
+func boot(t *testing.T, root, machine, consoleLog string, extra ...string) *container {
 	t.Helper()
 	console, err := os.Create(consoleLog)
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append(nspawnArgs(root, machine), "--boot", "--console=read-only")
+	args := append(append(nspawnArgs(root, machine), extra...), "--boot", "--console=read-only")
 	cmd := exec.Command("systemd-nspawn", args...)
 	cmd.Stdout, cmd.Stderr = console, console
 	// If the test binary dies (a -timeout panic skips cleanups), nspawn gets SIGTERM,
