@@ -16,7 +16,7 @@ const binfmtDir = "/proc/sys/fs/binfmt_misc"
 
 // Where qemu-user-static ships its registration: systemd's binfmt.d line, or (older
 // packages) the binfmt-support description.
-var (
+const (
 	binfmtConf  = "/usr/lib/binfmt.d/qemu-arm.conf"
 	binfmtsDesc = "/usr/share/binfmts/qemu-arm"
 )
@@ -54,10 +54,10 @@ func requireQemuArm(t *testing.T) {
 	}
 	enabled, flags := binfmtState(string(b))
 	if !enabled || !strings.Contains(flags, "F") {
-		t.Skipf("%s is %s with flags %q; the armhf e2e needs it enabled with F (fix-binary), "+
-			"or ARM programs in the container's root cannot find their interpreter. "+
-			"Remove it (echo -1 > %s) and the test registers it from %s",
-			entry, map[bool]string{true: "enabled", false: "disabled"}[enabled], flags, entry, binfmtConf)
+		t.Skipf("%s (enabled: %v, flags %q) must be enabled and have F (fix-binary), "+
+			"or ARM programs in the container's root cannot find their interpreter; "+
+			"remove it (echo -1 > %s) and the test registers it from %s",
+			entry, enabled, flags, entry, binfmtConf)
 	}
 }
 

@@ -19,15 +19,16 @@ import (
 
 const thing = "e2e-thing"
 
-// TestThingdUnderSystemd installs the .deb into a Debian root, boots it under systemd
-// without CAP_SYS_TIME and checks the service the way an administrator would.
+// TestThingdUnderSystemd installs the amd64 .deb into a Debian root, boots it under
+// systemd without CAP_SYS_TIME and checks the service the way an administrator would,
+// up to its removal and purge.
 func TestThingdUnderSystemd(t *testing.T) {
 	requireE2E(t)
 	systemdE2E(t, hostArch)
 }
 
 // systemdE2E is the whole path for the package of one Debian architecture; one that is
-// not hostArch runs under qemu-user, which enforces no seccomp filter (docs/e2e.md).
+// not hostArch runs under qemu-user, where the unit gets no seccomp filter (docs/e2e.md).
 func systemdE2E(t *testing.T, arch string) {
 	for bin, pkg := range map[string]string{"debootstrap": "debootstrap", "systemd-nspawn": "systemd-container", "nsenter": "util-linux"} {
 		testbed.Require(t, bin, pkg)
