@@ -92,10 +92,13 @@ deb:
 	done
 	@ls -l dist/*.deb
 
-# The amd64 .deb installed with dpkg -i into a cached Debian root, booted with systemd-nspawn
-# (no CAP_SYS_TIME), checked through systemctl/journalctl. See docs/e2e.md.
+# The amd64 and armhf .debs installed with dpkg -i into cached Debian roots, booted with
+# systemd-nspawn (no CAP_SYS_TIME), checked through systemctl/journalctl; the armhf root
+# runs under qemu-user through binfmt_misc, which the test registers. See docs/e2e.md.
 e2e:
-	VERSION=$(VERSION) COMMIT=$(COMMIT) BUILD_TIME=$(BUILD_TIME) GO=$(GO) packaging/build-deb.sh amd64
+	@for a in amd64 armhf; do \
+	  VERSION=$(VERSION) COMMIT=$(COMMIT) BUILD_TIME=$(BUILD_TIME) GO=$(GO) packaging/build-deb.sh $$a || exit 1; \
+	done
 	THINGD_E2E=1 $(GO) test -v -count=1 -timeout 30m ./packaging/e2e/
 
 # The segment log against a bbolt B+tree (docs/queue.md); bbolt lives in the tools module.

@@ -49,6 +49,8 @@ func TestUnitDirectives(t *testing.T) {
 		{"Service", "WatchdogSec", "30"},
 		{"Service", "Restart", "on-failure"},
 		{"Service", "RestartPreventExitStatus", "2"},
+		// Soft = hard: the Go runtime finds nothing to raise (docs/packaging.md).
+		{"Service", "LimitNOFILE", "4096"},
 		{"Service", "User", "thingd"},
 		{"Service", "Group", "thingd"},
 		{"Service", "StateDirectory", "thingd"},

@@ -38,21 +38,47 @@ func rootKey() string {
 	return "rootfs-" + suite + "-" + hex.EncodeToString(sum[:])[:12]
 }
 
+// hostArch is the Debian architecture this machine runs natively (requireE2E insists on
+// amd64); any other root is debootstrapped in two stages, the second under qemu-user.
+const hostArch = "amd64"
+
+// rootKeyArch is rootKey for hostArch (so existing caches stay valid) and names the
+// architecture, in the name and in the hash, for any other.
+func rootKeyArch(arch string) string {
+	if arch == hostArch {
+		return rootKey()
+	}
+	sum := sha256.Sum256([]byte(strings.Join([]string{suite, variant, include, recipeVersion, arch}, "|")))
+	return "rootfs-" + suite + "-" + arch + "-" + hex.EncodeToString(sum[:])[:12]
+}
+
 // cachedRoot returns a debootstrapped root, building it once under a lock so parallel
 // runs wait for one build instead of racing two.
 func cachedRoot(t *testing.T) string {
+	t.Helper()
+	return cachedRootArch(t, hostArch)
+}
+
+// cachedRootArch is cachedRoot for a Debian architecture; a foreign one needs
+// requireQemuArm first. Each architecture has its own lock, so a slow emulated build
+// does not hold up a native run.
+func cachedRootArch(t *testing.T, arch string) string {
 	t.Helper()
 	dir := cacheDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("create the e2e cache %s: %v (set THINGD_E2E_CACHE to a writable directory)", dir, err)
 	}
-	final := filepath.Join(dir, rootKey())
+	final := filepath.Join(dir, rootKeyArch(arch))
 	stamp := final + ".done"
 	if _, err := os.Stat(stamp); err == nil {
 		return final
 	}
 
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	lockName := "lock"
+	if arch != hostArch {
+		lockName += "-" + arch
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		t.Fatalf("open the e2e cache lock: %v", err)
 	}
@@ -74,7 +100,11 @@ func cachedRoot(t *testing.T) string {
 	}
 	tmp := final + ".partial"
 	start := time.Now()
-	debootstrap(t, tmp)
+	if arch == hostArch {
+		debootstrap(t, tmp)
+	} else {
+		debootstrapForeign(t, tmp, arch)
+	}
 	rootCustomise(t, tmp)
 	if err := os.Rename(tmp, final); err != nil {
 		t.Fatalf("move the new root into the cache: %v", err)
@@ -82,20 +112,21 @@ func cachedRoot(t *testing.T) string {
 	if err := os.WriteFile(stamp, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
 		t.Fatalf("mark the cached root complete: %v", err)
 	}
-	t.Logf("debootstrapped %s %s (+%s) into %s in %s (once per machine; later runs copy it)",
-		suite, variant, include, final, time.Since(start).Round(100*time.Millisecond))
+	t.Logf("debootstrapped %s %s %s (+%s) into %s in %s (once per machine; later runs copy it)",
+		suite, arch, variant, include, final, time.Since(start).Round(100*time.Millisecond))
 	return final
 }
 
 // debootstrap reaches the mirror the way apt on this machine does: the same proxy, if apt
 // has one configured and the environment sets none.
-func debootstrap(t *testing.T, dst string) {
+func debootstrap(t *testing.T, dst string, extra ...string) {
 	t.Helper()
 	mirror := os.Getenv("THINGD_E2E_MIRROR")
 	if mirror == "" {
 		mirror = defaultMirror
 	}
-	cmd := exec.Command("debootstrap", "--variant="+variant, "--include="+include, suite, dst, mirror)
+	args := append([]string{"--variant=" + variant, "--include=" + include}, extra...)
+	cmd := exec.Command("debootstrap", append(args, suite, dst, mirror)...)
 	cmd.Env = os.Environ()
 	if os.Getenv("http_proxy") == "" {
 		if p := aptProxy(); p != "" {

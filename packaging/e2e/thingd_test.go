@@ -19,17 +19,25 @@ import (
 
 const thing = "e2e-thing"
 
-// TestThingdUnderSystemd installs the .deb into a Debian root, boots it under systemd
-// without CAP_SYS_TIME and checks the service the way an administrator would.
+// TestThingdUnderSystemd installs the amd64 .deb into a Debian root, boots it under
+// systemd without CAP_SYS_TIME and checks the service the way an administrator would,
+// up to its removal and purge.
 func TestThingdUnderSystemd(t *testing.T) {
 	requireE2E(t)
+	systemdE2E(t, hostArch)
+}
+
+// systemdE2E is the whole path for the package of one Debian architecture; one that is
+// not hostArch runs under qemu-user, where the unit gets no seccomp filter (docs/e2e.md).
+func systemdE2E(t *testing.T, arch string) {
 	for bin, pkg := range map[string]string{"debootstrap": "debootstrap", "systemd-nspawn": "systemd-container", "nsenter": "util-linux"} {
 		testbed.Require(t, bin, pkg)
 	}
-	deb := debPath(t)
+	emulated := arch != hostArch
+	deb := debPathArch(t, arch)
 	began := time.Now()
 
-	cached := cachedRoot(t)
+	cached := cachedRootArch(t, arch)
 	root := filepath.Join(t.TempDir(), "root")
 	phase := time.Now()
 	copyRoot(t, cached, root)
@@ -51,7 +59,15 @@ func TestThingdUnderSystemd(t *testing.T) {
 	// for producers using the socket, who must not read the key).
 	mustWrite(t, filepath.Join(certs, "device.private.key"), readFile(t, pki.DeviceKeyFile), 0o600, uid, gid)
 	cfgPath := filepath.Join(root, "etc/thingd/thingd.toml")
-	mustWrite(t, cfgPath, []byte(config(broker.Port, chrony.Addr, "dt/{thing}/system")), 0o644, 0, 0)
+	// Every config this test writes also runs the syscall probe on request.
+	cfg := func(telemetryTopic string) string {
+		return config(broker.Port, chrony.Addr, telemetryTopic) + probeSubscription
+	}
+	mustWrite(t, cfgPath, []byte(cfg("dt/{thing}/system")), 0o644, 0, 0)
+	mustWrite(t, filepath.Join(root, probePath), probeScript(t, arch), 0o755, 0, 0)
+	if emulated {
+		mustWrite(t, filepath.Join(root, qemuDropIn), []byte(qemuDropInText), 0o644, 0, 0)
+	}
 
 	telemetry := broker.Subscribe(t, "dt/"+thing+"/system")
 	fromPub := broker.Subscribe(t, "dt/"+thing+"/e2e")
@@ -126,6 +142,10 @@ func TestThingdUnderSystemd(t *testing.T) {
 		}
 	})
 
+	t.Run("file-descriptor limit is the unit's", func(t *testing.T) { checkNOFILE(t, c) })
+
+	t.Run("syscall filter passes @clock, refuses @resources", func(t *testing.T) { checkSyscallFilter(t, c, broker, emulated) })
+
 	t.Run("telemetry reaches the broker", func(t *testing.T) {
 		msgs := telemetry.Wait(t, 1, 60*time.Second)
 		var doc struct {
@@ -178,7 +198,7 @@ func TestThingdUnderSystemd(t *testing.T) {
 	})
 
 	t.Run("reload keeps it active", func(t *testing.T) {
-		mustWrite(t, cfgPath, []byte(config(broker.Port, chrony.Addr, "dt/{thing}/reloaded")), 0o644, 0, 0)
+		mustWrite(t, cfgPath, []byte(cfg("dt/{thing}/reloaded")), 0o644, 0, 0)
 		mark := c.journalLen(t)
 		c.must(t, "systemctl", "reload", "thingd.service")
 		if e, _ := c.waitJournal(t, "configuration reloaded", mark, 30*time.Second); e.Priority != 6 {
@@ -193,7 +213,7 @@ func TestThingdUnderSystemd(t *testing.T) {
 	})
 
 	t.Run("a bad reload is an error and keeps the old config", func(t *testing.T) {
-		bad := config(broker.Port, chrony.Addr, "dt/{thing}/reloaded") + "\n[mqtt2]\nport = 1\n"
+		bad := cfg("dt/{thing}/reloaded") + "\n[mqtt2]\nport = 1\n"
 		mustWrite(t, cfgPath, []byte(bad), 0o644, 0, 0)
 		mark := c.journalLen(t)
 		c.must(t, "systemctl", "reload", "thingd.service")
@@ -240,6 +260,8 @@ func TestThingdUnderSystemd(t *testing.T) {
 			t.Errorf("%q has PRIORITY=%d; want 6", e.Message, e.Priority)
 		}
 	})
+
+	t.Run("remove stops it, purge deletes state and config", func(t *testing.T) { checkRemovePurge(t, c, root, cfgPath, cfg("dt/{thing}/system")) })
 
 	c.dumpOnFailure(t)
 	phase = time.Now()
@@ -343,7 +365,18 @@ func (c *container) waitShow(t *testing.T, timeout time.Duration, ok func(map[st
 // debPath is the package under test: $THINGD_E2E_DEB, or what `packaging/build-deb.sh amd64` wrote.
 func debPath(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("THINGD_E2E_DEB"); p != "" {
+	return debPathArch(t, hostArch)
+}
+
+// debPathArch is debPath for a Debian architecture: $THINGD_E2E_DEB (amd64) or
+// $THINGD_E2E_DEB_<ARCH> (THINGD_E2E_DEB_ARMHF), else dist/thingd_<version>_<arch>.deb.
+func debPathArch(t *testing.T, arch string) string {
+	t.Helper()
+	env := "THINGD_E2E_DEB"
+	if arch != hostArch {
+		env += "_" + strings.ToUpper(arch)
+	}
+	if p := os.Getenv(env); p != "" {
 		abs, err := filepath.Abs(p)
 		if err != nil {
 			t.Fatal(err)
@@ -354,12 +387,12 @@ func debPath(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("read packaging/VERSION: %v", err)
 	}
-	p, err := filepath.Abs(filepath.Join("../../dist", "thingd_"+strings.TrimSpace(string(version))+"_amd64.deb"))
+	p, err := filepath.Abs(filepath.Join("../../dist", "thingd_"+strings.TrimSpace(string(version))+"_"+arch+".deb"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("%s is missing: build it first with `packaging/build-deb.sh amd64` (make e2e does), or set THINGD_E2E_DEB", p)
+		t.Fatalf("%s is missing: build it first with `packaging/build-deb.sh %s` (make e2e does), or set %s", p, arch, env)
 	}
 	return p
 }
