@@ -105,10 +105,10 @@ e2e:
 queuebench:
 	cd $(TOOLS) && $(GO) test -run XXX -bench . ./queuebench/
 
-# 100 k messages through SIGKILLs, broker restarts and network cuts (~3 min), then the same
-# against the AWS-like broker (~5 min); short versions run in make test (TestChaosShort*).
-# Two runs, each writing its own section: against mosquitto (broker restarts), then against
-# the AWS-like broker (a message the IoT policy denies, every 50th PUBACK dropped).
+# Two runs of 100 k messages through SIGKILLs and network cuts, each writing its own section:
+# against mosquitto with broker restarts (~2 min), then against the AWS-like broker with a
+# message the IoT policy denies and every 50th PUBACK dropped (~4 min). Short versions run in
+# make test (TestChaosShort, TestChaosShortAWS).
 chaos: build
 	$(GO) run ./cmd/thingd-bench chaos $(CHAOS_FLAGS) --out docs/BENCHMARKS.md
 	$(GO) run ./cmd/thingd-bench chaos --aws $(CHAOS_FLAGS) --out docs/BENCHMARKS.md
