@@ -79,8 +79,9 @@ func (l *sessionLink) Publish(ctx context.Context, topic string, qos byte, paylo
 	return dl, nil
 }
 
-func (l *sessionLink) Reconnect(reason string) {
+func (l *sessionLink) Reconnect(reason string) bool {
 	if s := l.session(); s != nil {
-		s.Reconnect(reason)
+		return s.Reconnect(reason)
 	}
+	return false
 }

@@ -42,6 +42,7 @@ func (d *Daemon) status() status.Status {
 	}
 	st.Clock = clockStatus(g.clock.Status(), now)
 	st.Counters.Published = g.drain.Published()
+	st.Counters.LostPubacks, st.Counters.OvertakenPubacks = g.drain.LateAcks(), g.drain.Overtaken()
 	g.mu.Lock()
 	st.Connection.LastError = g.lastErr
 	g.mu.Unlock()

@@ -203,7 +203,11 @@ func runChaos(ctx context.Context, c chaosConfig, out io.Writer) (*chaosResult, 
 	delivered := time.Since(start)
 	// Every message can have arrived while thingd still waits for a PUBACK (a dropped one is
 	// given up on only after the overtake grace or the deadline): the queue must still empty.
-	final, depthErr := ch.waitEmptyQueue(ctx, c.settle)
+	final, depthErr := daemonStatus{}, error(nil)
+	final.Queue.Depth = -1
+	if waitErr == nil {
+		final, depthErr = ch.waitEmptyQueue(ctx, c.settle)
+	}
 	time.Sleep(2 * time.Second) // late duplicates still count
 	res := ch.result(produced, delivered)
 	res.finalDepth, res.deadLetters = final.Queue.Depth, final.DeadLetters.Count

@@ -98,7 +98,8 @@ func bound(e event) int {
 
 // allowed is how many duplicates the whole run can explain. Against the AWS-like broker more
 // connections end than the faults injected (thingd drops one for a lost PUBACK, the broker
-// one for a refused publish, three times per refused message), and each may leave a window
+// one for a refused publish: four per refused message, the first with the window full, then
+// three strikes sent alone), and each may leave a window
 // in flight: there the bound counts the broker's connections instead of the faults.
 func (res *chaosResult) allowed() int {
 	n := 0
@@ -136,7 +137,11 @@ func (res *chaosResult) verdict() error {
 		errs = append(errs, fmt.Errorf("thingd's queue holds %d messages at the end, want 0", res.finalDepth))
 	}
 	if allowed := res.allowed(); res.sameDups > allowed {
-		errs = append(errs, fmt.Errorf("%d duplicate deliveries, more than the %d the faults can explain (window %d per fault)", res.sameDups, allowed, thingdWindow))
+		per := "fault"
+		if res.c.aws {
+			per = "connection"
+		}
+		errs = append(errs, fmt.Errorf("%d duplicate deliveries, more than the %d the faults can explain (window %d per %s)", res.sameDups, allowed, thingdWindow, per))
 	}
 	return errors.Join(errs...)
 }
@@ -176,7 +181,7 @@ func renderChaos(res *chaosResult) string {
 	row("everything acknowledged had arrived after", res.delivered.Round(time.Second))
 	fmt.Fprintf(&b, "\nDuplicates by fault (each duplicate counted against the last fault before its arrival; the bound is thingd's in-flight window of %d, plus the broker's window of %d towards the subscriber for a broker restart, plus for a SIGKILL %d PUBACKs that may not be in the ack file yet and the messages acknowledged ahead of the queue's durable head just before it, which a restart publishes again):\n\n", thingdWindow, subscriberWindow, ackLag)
 	if c.aws {
-		fmt.Fprintf(&b, "Against the AWS-like broker more connections end than faults were injected (one for each lost PUBACK thingd gives up on, three for each refused message), so the run's bound is a window for each of the broker's %d connections but the first, plus the SIGKILLs' extras: %d.\n\n", res.connects, res.allowed())
+		fmt.Fprintf(&b, "Against the AWS-like broker more connections end than faults were injected (one for each lost PUBACK thingd gives up on, four for each refused message: the first with the window in flight, then three strikes sent alone), so the run's bound is a window for each of the broker's %d connections but the first, plus the SIGKILLs' extras: %d.\n\n", res.connects, res.allowed())
 	}
 	if c.aws {
 		// Duplicates after a fault include those of the lost-PUBACK reconnects that followed

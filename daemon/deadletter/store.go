@@ -168,6 +168,13 @@ func (s *Store) Add(l Letter) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, k := range s.letters {
+		if k.Seq == l.Seq && k.Topic == l.Topic {
+			// The same queued message again: thingd died after storing it but before the
+			// queue's ack of it was on disk, and the restarted uplink refused it anew.
+			return nil
+		}
+	}
 	if int64(len(fileMagic)+l.size()) > s.o.MaxBytes {
 		return fmt.Errorf("dead letter seq %d (%s) is %d bytes, more than the store's %d", l.Seq, l.Topic, l.size(), s.o.MaxBytes)
 	}

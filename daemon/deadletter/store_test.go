@@ -57,6 +57,21 @@ func TestAddSurvivesReopen(t *testing.T) {
 	}
 }
 
+// A message stored again (thingd died between storing it and the queue's ack reaching the
+// disk, so the restarted uplink refused it once more) stays one letter.
+func TestAddSameMessageTwiceKeepsOne(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.deadletters")
+	s := open(t, path, Options{})
+	for range 2 {
+		if err := s.Add(letter(7)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := seqs(open(t, path, Options{}).List()); len(got) != 1 || got[0] != 7 {
+		t.Fatalf("letters after adding seq 7 twice and reopening: %v; want [7]", got)
+	}
+}
+
 // Power-cut safety: whatever prefix of the last append reached the disk, a reopen keeps
 // every earlier letter, ignores the torn one, and later appends are read back too.
 func TestTornLastRecordIgnored(t *testing.T) {

@@ -61,9 +61,9 @@ type Clock struct {
 // Queue is the durable queue.
 type Queue struct {
 	Depth int64 `json:"depth"`
-	// AckedAhead are messages the broker acknowledged after an older one that still waits
-	// for its PUBACK: they stay on disk until it has it, and a crash now sends them again.
-	AckedAhead int64      `json:"acked_ahead,omitempty"`
+	// AckedAhead are messages the broker acknowledged while an older one is not yet
+	// acknowledged: they stay on disk until it is, and a crash now sends them again.
+	AckedAhead int64      `json:"acked_ahead"`
 	Bytes      int64      `json:"bytes"`
 	Oldest     *time.Time `json:"oldest,omitempty"`
 	OldestAge  string     `json:"oldest_age,omitempty"`
@@ -79,6 +79,11 @@ type Counters struct {
 	Corrupt   uint64 `json:"corrupt"`
 	// Lost is every message lost to corruption or a missing file, earlier runs included.
 	Lost uint64 `json:"lost"`
+	// LostPubacks are the PUBACKs thingd gave up on, each answered with a reconnect and a
+	// resend; OvertakenPubacks are those found because later PUBACKs came first (see
+	// docs/uplink.md: a broker answering out of order by over 5 s would raise only these).
+	LostPubacks      uint64 `json:"lost_pubacks"`
+	OvertakenPubacks uint64 `json:"overtaken_pubacks"`
 }
 
 // TimePtr returns nil for the zero time, else &t: the form the optional times take.

@@ -114,6 +114,8 @@ type fakeLink struct {
 	// refuse, when set, is asked before each publish; true makes it fail with
 	// ErrNotConnected without recording it, as a session that just lost its connection does.
 	refuse func() bool
+	// noConn makes Reconnect report that no connection was up to drop.
+	noConn bool
 }
 
 func newFakeLink() *fakeLink {
@@ -142,10 +144,11 @@ func (l *fakeLink) Publish(_ context.Context, topic string, _ byte, _ []byte) (D
 	return d, nil
 }
 
-func (l *fakeLink) Reconnect(reason string) {
+func (l *fakeLink) Reconnect(reason string) bool {
 	if l.reconnect != nil {
 		l.reconnect(reason)
 	}
+	return !l.noConn
 }
 
 func (l *fakeLink) seqs() []uint64 {

@@ -42,9 +42,11 @@ type Link interface {
 	Up() <-chan struct{}
 	// Publish sends one message; ErrNotConnected (wrapped or not) means nothing was sent.
 	Publish(ctx context.Context, topic string, qos byte, payload []byte) (Delivery, error)
-	// Reconnect drops the current connection so that paho resends every unacknowledged
-	// publish on the next one; reason is logged by the link.
-	Reconnect(reason string)
+	// Reconnect drops the current connection; reason is logged by the link. It reports
+	// whether a connection was up to drop. Every delivery still open on the connection
+	// fails when it ends, before the next one is up, so a publish's PUBACK can only be
+	// overtaken by publishes sent on the same connection.
+	Reconnect(reason string) bool
 }
 
 // ErrNotConnected is what a Link returns when no connection is up.
@@ -116,6 +118,7 @@ type Uplink struct {
 	// number whose PUBACK came. A publish still open below it was overtaken (see watch).
 	sends     atomic.Uint64
 	ackedSend atomic.Uint64
+	overtaken atomic.Uint64
 
 	warnMu   sync.Mutex
 	lastWarn time.Time
@@ -162,8 +165,13 @@ func (u *Uplink) SetRate(rate int) {
 // Published counts PUBACKed (QoS 1) or written (QoS 0) messages.
 func (u *Uplink) Published() uint64 { return u.published.Load() }
 
-// LateAcks counts publishes whose PUBACK missed AckTimeout.
+// LateAcks counts the reconnects the uplink asked for because a PUBACK was taken for lost
+// (overtaken, past AckTimeout, or still missing a deadline after the last ask).
 func (u *Uplink) LateAcks() uint64 { return u.ackLate.Load() }
+
+// Overtaken counts those of LateAcks that the overtake rule found: with a broker that
+// answers out of order by more than OvertakeGrace, these would be false alarms.
+func (u *Uplink) Overtaken() uint64 { return u.overtaken.Load() }
 
 // InFlight is how many publishes wait for their outcome.
 func (u *Uplink) InFlight() int { return len(u.window) }
@@ -267,36 +275,52 @@ func (u *Uplink) Run(ctx context.Context) {
 
 // watch waits for one delivery's outcome, returns its window token and acknowledges it
 // to the source only on success. send is the publish's number in sending order. A PUBACK
-// taken for lost forces a reconnect, once; the delivery stays in the window until the
-// connection's end fails it (and Run sends it again) or a late PUBACK settles it. Lost means
-// missing for OvertakeGrace while a later publish has its PUBACK, or missing for AckTimeout.
+// taken for lost forces a reconnect, asked again each AckTimeout while the connection
+// lingers; the delivery stays in the window until the connection's end fails it (and Run
+// sends it again) or a late PUBACK settles it. Lost means missing for OvertakeGrace while a
+// later QoS 1 publish has its PUBACK, or missing for AckTimeout.
 func (u *Uplink) watch(rec queue.Record, dl Delivery, send uint64, out chan<- error) {
 	defer u.inflight.Done()
 	defer func() { <-u.window }()
+	sent := time.Now() // before the ticker, so its first tick is a full period after it
 	var tick <-chan time.Time
 	if u.o.AckTimeout > 0 && rec.QoS > 0 {
 		t := time.NewTicker(min(u.o.OvertakeGrace, u.o.AckTimeout))
 		defer t.Stop()
 		tick = t.C
 	}
-	sent := time.Now()
-	var forcedAt time.Time // when this watch last forced a reconnect
+	var forcedAt time.Time // when this watch last had a reconnect taken
+	settled := func() {
+		if dl.Err() == nil {
+			u.o.Source.Ack(rec.Seq)
+			u.published.Add(1)
+			if rec.QoS > 0 {
+				// A QoS 0 publish "succeeds" once written: it says nothing of PUBACKs.
+				u.ackedSendAtLeast(send)
+			}
+		} else {
+			u.lost.Store(true)
+		}
+		if out != nil {
+			out <- dl.Err()
+		}
+	}
 	for {
 		select {
 		case <-dl.Done():
-			if dl.Err() == nil {
-				u.o.Source.Ack(rec.Seq)
-				u.published.Add(1)
-				u.ackedSendAtLeast(send)
-			} else {
-				u.lost.Store(true)
-			}
-			if out != nil {
-				out <- dl.Err()
-			}
+			settled()
 			return
 		case now := <-tick:
+			select {
+			case <-dl.Done():
+				// Both were ready and select chose the tick: the outcome wins, or a
+				// delivery already settled could ask to drop a healthy connection.
+				settled()
+				return
+			default:
+			}
 			var why string
+			overtaken := false
 			switch {
 			case !forcedAt.IsZero():
 				// The reconnect asked for has not ended the connection yet: ask again
@@ -308,15 +332,24 @@ func (u *Uplink) watch(rec queue.Record, dl Delivery, send uint64, out chan<- er
 				why = fmt.Sprintf("no PUBACK within %v", u.o.AckTimeout)
 			case now.Sub(sent) >= u.o.OvertakeGrace && u.ackedSend.Load() > send:
 				why = fmt.Sprintf("no PUBACK within %v while later messages had theirs", u.o.OvertakeGrace)
+				overtaken = true
 			}
 			if why == "" {
 				continue
 			}
+			// Only a reconnect that was taken marks the loss as the uplink's doing: on a
+			// connection already ending for another reason (a refused publish) the probe
+			// after it must still run.
+			if !u.o.Link.Reconnect(fmt.Sprintf("%s for queued message %d (%s)", why, rec.Seq, rec.Topic)) {
+				continue
+			}
 			forcedAt = now
-			u.ackLate.Add(1)
-			u.warnLate(rec, why)
 			u.forced.Store(true)
-			u.o.Link.Reconnect(fmt.Sprintf("%s for queued message %d (%s)", why, rec.Seq, rec.Topic))
+			u.ackLate.Add(1)
+			if overtaken {
+				u.overtaken.Add(1)
+			}
+			u.warnLate(rec, why)
 		}
 	}
 }

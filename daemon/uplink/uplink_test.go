@@ -301,12 +301,13 @@ func TestOvertakenPubackForcesReconnect(t *testing.T) {
 	var dropped []*fakeDelivery
 	reasons := []string{}
 	link.publish = func(d *fakeDelivery) {
+		mu.Lock()
 		if d.seq == 10 && len(reasons) == 0 {
-			mu.Lock()
 			dropped = append(dropped, d)
 			mu.Unlock()
 			return
 		}
+		mu.Unlock()
 		d.complete(nil)
 	}
 	link.reconnect = func(reason string) {
@@ -349,4 +350,87 @@ func TestStalledConnectionIsNotOvertaken(t *testing.T) {
 	if reconnects != 0 {
 		t.Fatalf("%d reconnects with no PUBACK at all; want none before AckTimeout", reconnects)
 	}
+}
+
+// A QoS 0 publish "succeeds" as soon as it is written, with no PUBACK: it must not count as
+// a later PUBACK, or a QoS 1 PUBACK that is merely slow would be taken for lost and cost a
+// reconnect and a resent window.
+func TestQoS0DoesNotOvertake(t *testing.T) {
+	src := newFakeSource(2)
+	src.recs[1].QoS = 0
+	link := newFakeLink()
+	var mu sync.Mutex
+	var first *fakeDelivery
+	reconnects := 0
+	link.publish = func(d *fakeDelivery) {
+		if d.seq == 1 {
+			mu.Lock()
+			first = d // its PUBACK is slow
+			mu.Unlock()
+			return
+		}
+		d.complete(nil)
+	}
+	link.reconnect = func(string) { mu.Lock(); reconnects++; mu.Unlock() }
+	start(t, Options{Source: src, Link: link, AckTimeout: time.Hour, OvertakeGrace: 5 * time.Millisecond})
+	waitFor(t, "the QoS 0 record written", func() bool { src.mu.Lock(); defer src.mu.Unlock(); return src.acked[2] })
+	time.Sleep(100 * time.Millisecond) // 20 graces: room for a wrong reconnect to show
+	mu.Lock()
+	n, d := reconnects, first
+	mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d reconnects: a QoS 0 publish was taken for a later PUBACK", n)
+	}
+	d.complete(nil)
+	waitFor(t, "every record acknowledged", src.allAcked)
+}
+
+// A reconnect the uplink asked for that has not ended the connection yet is asked again
+// one AckTimeout later, not at every tick of the watch.
+func TestLostPubackAskedAgainAfterDeadline(t *testing.T) {
+	src := newFakeSource(1)
+	link := newFakeLink()
+	var mu sync.Mutex
+	var asks []time.Time
+	var held *fakeDelivery
+	link.publish = func(d *fakeDelivery) { mu.Lock(); held = d; mu.Unlock() }                 // no PUBACK, ever
+	link.reconnect = func(string) { mu.Lock(); asks = append(asks, time.Now()); mu.Unlock() } // and the connection lingers
+	const deadline = 150 * time.Millisecond
+	u, _ := start(t, Options{Source: src, Link: link, AckTimeout: deadline, OvertakeGrace: 10 * time.Millisecond})
+	waitFor(t, "a second ask", func() bool { mu.Lock(); defer mu.Unlock(); return len(asks) >= 2 })
+	mu.Lock()
+	gap := asks[1].Sub(asks[0])
+	d := held
+	mu.Unlock()
+	// The ticks come every 10 ms; half the deadline tells "each deadline" from "each tick"
+	// whatever the scheduler's delays.
+	if gap < deadline/2 {
+		t.Fatalf("asked again %v after the first ask; want about AckTimeout (%v), not every tick", gap, deadline)
+	}
+	if u.Overtaken() != 0 {
+		t.Fatalf("Overtaken = %d with nothing acknowledged after it", u.Overtaken())
+	}
+	d.complete(errLost)
+	waitFor(t, "the record sent again", func() bool { n, _, _ := link.stats(); return n >= 2 })
+}
+
+// A reconnect that finds no connection to drop (it is already ending, say for a refused
+// publish) is not the uplink's doing: the loss that follows is probed as usual, and the
+// reconnect is not counted.
+func TestReconnectNotTakenIsNotCounted(t *testing.T) {
+	src := newFakeSource(1)
+	link := newFakeLink()
+	link.noConn = true
+	var mu sync.Mutex
+	var held *fakeDelivery
+	link.publish = func(d *fakeDelivery) { mu.Lock(); held = d; mu.Unlock() }
+	u, _ := start(t, Options{Source: src, Link: link, AckTimeout: 20 * time.Millisecond})
+	time.Sleep(100 * time.Millisecond) // five deadlines
+	if u.LateAcks() != 0 || u.forced.Load() {
+		t.Fatalf("LateAcks = %d, forced = %v after reconnects that found no connection; want 0, false", u.LateAcks(), u.forced.Load())
+	}
+	mu.Lock()
+	d := held
+	mu.Unlock()
+	d.complete(errLost)
 }
