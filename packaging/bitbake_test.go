@@ -147,7 +147,16 @@ func bitbakeParse(t *testing.T, rel, dir, layerDir string) {
 	if versionLess(bbv, minv) {
 		t.Fatalf("bitbake %s is older than %s's BB_MIN_VERSION %s", bbv, rel, minv)
 	}
-	t.Logf("%s: bitbake %s (oe-core needs %s)", rel, bbv, minv)
+	// TestGoFloor holds go.mod to the lowest of releaseGo; this holds releaseGo to the trees.
+	gos, err := filepath.Glob(filepath.Join(oe, "meta/recipes-devtools/go/go_*.bb"))
+	if err != nil || len(gos) != 1 {
+		t.Fatalf("%s: want one go recipe, found %q (%v)", rel, gos, err)
+	}
+	gov := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(gos[0]), "go_"), ".bb")
+	if parts := strings.Split(gov, "."); len(parts) < 2 || parts[0]+"."+parts[1] != releaseGo[rel] {
+		t.Errorf("%s builds with Go %s, releaseGo says %s", rel, gov, releaseGo[rel])
+	}
+	t.Logf("%s: bitbake %s (oe-core needs %s), Go %s", rel, bbv, minv, gov)
 
 	build := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(build, "conf"), 0o755); err != nil {
@@ -175,6 +184,16 @@ func bitbakeParse(t *testing.T, rel, dir, layerDir string) {
 			t.Fatalf("%s: bitbake %s (THINGD_DEVBUILD=%s): %v\n%s", rel, strings.Join(args, " "), dev, err, tail(out))
 		}
 		t.Logf("%s: bitbake %s (THINGD_DEVBUILD=%s): %.0fs", rel, strings.Join(args, " "), dev, time.Since(start).Seconds())
+		// A warning about the layer or recipe (a deprecated variable, a renamed class) is
+		// how a release says it will stop taking it; other warnings are the host's.
+		for _, line := range strings.Split(string(out), "\n") {
+			switch {
+			case strings.HasPrefix(line, "WARNING:") && strings.Contains(line, "thingd"):
+				t.Errorf("%s: bitbake %s: %s", rel, strings.Join(args, " "), line)
+			case strings.HasPrefix(line, "Parsing of "), strings.HasPrefix(line, "NOTE: Tasks Summary:"):
+				t.Logf("%s: %s", rel, line)
+			}
+		}
 		return string(out)
 	}
 	check := func(dev, env string) {
@@ -198,7 +217,9 @@ func bitbakeParse(t *testing.T, rel, dir, layerDir string) {
 		}
 	}
 	// A full parse of oe-core and the layer, and the task graph of a build of thingd.
-	run("0", "-n", "thingd")
+	if out := run("0", "-n", "thingd"); !strings.Contains(out, "\nmeta-thingd ") {
+		t.Errorf("%s: bitbake's build configuration lists no meta-thingd layer", rel)
+	}
 	// The variables, from the recipe alone (-b): a full parse with data tracking (-e
 	// thingd) reparses everything again, and a THINGD_DEVBUILD build is another
 	// configuration, which would too. The layer has no bbappends, so -b sees what a
