@@ -76,13 +76,16 @@ func TestBBVars(t *testing.T) {
 // THINGD_YOCTO_TREES names a directory with one subdirectory per release, each holding
 // bitbake/ and oe-core/ (an openembedded-core or poky tree); docs/packaging.md says how
 // the ones it was run with were made. Neither apt nor the module proxy has them, so the
-// test is skipped without it; a release with no tree there is skipped by name, so the
-// summary says which releases were parsed. It needs the en_US.UTF-8 locale and
+// test is skipped without it; a release with no tree there is skipped by name, and the
+// summary says which releases were parsed (a directory with no release's tree fails). It needs the en_US.UTF-8 locale and
 // bitbake's HOSTTOOLS (chrpath cpio diffstat gawk).
 func TestBitbakeParse(t *testing.T) {
 	trees := os.Getenv("THINGD_YOCTO_TREES")
 	if trees == "" {
 		t.Skip("THINGD_YOCTO_TREES not set (a directory of <release>/bitbake and <release>/oe-core trees)")
+	}
+	if fi, err := os.Stat(trees); err != nil || !fi.IsDir() {
+		t.Fatalf("THINGD_YOCTO_TREES=%s is no directory (%v)", trees, err)
 	}
 	releases := strings.Fields(bbVars(t, readRepoFile(t, layer+"/conf/layer.conf"))["LAYERSERIES_COMPAT_thingd"])
 	if len(releases) == 0 {
@@ -115,6 +118,10 @@ func TestBitbakeParse(t *testing.T) {
 		})
 	}
 	t.Logf("LAYERSERIES_COMPAT %q: parsed %q, failed %q, no tree %q", releases, parsed, failed, missing)
+	// Trees for some releases test those; trees for none is a wrong directory, not a pass.
+	if len(parsed)+len(failed) == 0 && len(missing) > 0 {
+		t.Errorf("THINGD_YOCTO_TREES=%s has a tree for none of %q", trees, missing)
+	}
 }
 
 var bbVersion = regexp.MustCompile(`(?m)^__version__ = "([0-9.]+)"`)
