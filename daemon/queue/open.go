@@ -61,11 +61,12 @@ func Open(dir string, o Options) (*Queue, error) {
 // load rebuilds the in-memory state from the directory: the ack head, the segment list,
 // the tail of the last segment, and the reader's position.
 func (q *Queue) load() error {
-	ack, head, err := openAckFile(q.dirf)
+	ack, st, err := openAckFile(q.dirf)
 	if err != nil {
 		return err
 	}
-	q.ack, q.head, q.persisted, q.delivered, q.scanned = ack, head, head, head, head
+	head := st.head
+	q.ack, q.head, q.persisted, q.pre, q.delivered, q.scanned = ack, head, st, st, head, head
 	q.loadLosses()
 	q.lossesSaved = q.lostBefore
 	if ack.damaged {
@@ -93,8 +94,9 @@ func (q *Queue) load() error {
 		// every start.
 		head = segs[0].first - 1
 		q.head, q.delivered, q.scanned = head, head, head
-		if err := ack.write(head); err == nil {
-			q.persisted = head
+		q.pre = q.pre.after(head)
+		if err := ack.write(q.pre); err == nil {
+			q.persisted = q.pre
 		}
 	}
 	if len(segs) > 0 {

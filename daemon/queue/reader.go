@@ -181,8 +181,22 @@ func (q *Queue) registerLocked(rec Record, seg *segment, off int64) bool {
 	}
 	e := inflight{seq: rec.Seq, seg: seg, off: off, nanos: rec.Time.UnixNano()}
 	if rec.Seq > q.delivered {
-		q.ring = append(q.ring, e)
 		q.delivered = rec.Seq
+		if q.pre.acked(rec.Seq) {
+			// Acknowledged before a restart, above a record that was not: kept in the ring
+			// as acknowledged so the head passes it, never handed out again.
+			e.acked = true
+			q.ring = append(q.ring, e)
+			q.early++
+			if q.delivered >= q.pre.top {
+				q.pre = ackState{}
+			}
+			if q.advanceLocked() {
+				q.kickPersister()
+			}
+			return false
+		}
+		q.ring = append(q.ring, e)
 		return true
 	}
 	i, found := q.findLocked(rec.Seq)
