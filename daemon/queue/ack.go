@@ -122,11 +122,14 @@ func (q *Queue) persistAck(final bool) time.Duration {
 	head := q.head
 	st := ackState{head: head, top: head}
 	if q.early > 0 {
-		if since := time.Since(q.walkedAt); final || since >= walkEvery {
+		// A walk costs about a microsecond per 1000 records on a Pi: at most one per
+		// millisecond of ring records keeps it under a few per cent of a core.
+		every := max(walkEvery, time.Duration(len(q.ring))*time.Microsecond)
+		if since := time.Since(q.walkedAt); final || since >= every {
 			q.walked, q.walkedAt = q.aheadLocked(), time.Now()
 			st = q.walked
 		} else {
-			st, wait = q.walked.after(head), walkEvery-since
+			st, wait = q.walked.after(head), every-since
 		}
 	}
 	if pre := q.pre.after(head); pre.top > st.top {

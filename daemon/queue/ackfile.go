@@ -18,7 +18,7 @@ import (
 // pwrite and no fsync: a kill -9 keeps the page cache, and after a power cut a stale or
 // torn slot only makes acknowledged records be published again (at least once), never
 // lost. Every valid slot is a true past state, because a record once acknowledged stays
-// so; the newer slot is the one further ahead.
+// so; on open the one further ahead is taken.
 //
 // Two slot layouts, told apart by their magic:
 //
@@ -113,6 +113,9 @@ type ackFile struct {
 	// damaged: the file holds bytes but no valid slot, so the head fell back to 0;
 	// garbled: one slot is invalid, so the state may be the older one.
 	damaged, garbled bool
+	// vouched is the highest seq either valid slot says is acknowledged: no new record
+	// may ever get a seq at or below it, or a slot would count it acknowledged unsent.
+	vouched uint64
 }
 
 // openAckFile opens or creates the ack file and returns the newest valid state in it.
@@ -141,6 +144,9 @@ func openAckFile(dir *os.File) (*ackFile, ackState, error) {
 			return nil, ackState{}, fmt.Errorf("read %s: %w", path, err)
 		}
 		st, ok := decodeAckSlot(b[:n])
+		if ok {
+			a.vouched = max(a.vouched, st.top)
+		}
 		if ok && (!valid || st.head > best.head || st.head == best.head && st.top >= best.top) {
 			best, a.next, valid = st, 1-i, true
 		}

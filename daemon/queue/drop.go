@@ -30,7 +30,7 @@ func (q *Queue) enforceMaxBytes() {
 		q.early -= ackedEarly
 		q.depth -= stored
 		// Acknowledged before a restart and not read again yet: gone, but not dropped.
-		preAcked := int64(q.pre.ahead(max(lo, q.delivered), s.last))
+		preAcked := int64(q.pre.ahead(max(lo, q.delivered, q.scanned), s.last))
 		dropped += uint64(stored - ackedEarly - preAcked)
 		q.head = max(q.head, s.last)
 		q.delivered = max(q.delivered, q.head)

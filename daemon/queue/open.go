@@ -99,6 +99,7 @@ func (q *Queue) load() error {
 			q.persisted = q.pre
 		}
 	}
+	vouched := max(head, ack.vouched)
 	if len(segs) > 0 {
 		last := segs[len(segs)-1]
 		if q.w.f, err = q.recoverTail(last); err != nil {
@@ -108,8 +109,9 @@ func (q *Queue) load() error {
 			segs[i].last, segs[i].sealed = segs[i+1].first-1, true
 		}
 		// A head beyond the last record (possible only if the disk lost fsynced data) must
-		// never be reused as a seq: start a fresh segment after it.
-		if last.last < head {
+		// never be reused as a seq: start a fresh segment after it. The same for a seq the
+		// ack file vouches for above the head (a damaged tail cut off below it).
+		if last.last < vouched {
 			q.w.close()
 			if last.last < last.first {
 				segs = segs[:len(segs)-1]
@@ -122,7 +124,7 @@ func (q *Queue) load() error {
 		}
 	}
 	if len(segs) == 0 || segs[len(segs)-1].sealed {
-		s, f, err := createSegment(q.dirf, max(head+1, 1))
+		s, f, err := createSegment(q.dirf, max(vouched+1, 1))
 		if err != nil {
 			return err
 		}

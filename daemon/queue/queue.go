@@ -140,7 +140,7 @@ func (o Options) resolve() (Options, error) {
 // Stats returns a snapshot. It may read one record from disk to find OldestTime.
 func (q *Queue) Stats() Stats {
 	q.mu.Lock()
-	pre := int64(q.pre.ahead(q.delivered, q.pre.top)) // acknowledged before a restart, not read again yet
+	pre := int64(q.pre.ahead(max(q.delivered, q.scanned), q.pre.top)) // acknowledged before a restart, not read again yet
 	s := Stats{
 		Depth: q.depth - q.early - pre, Bytes: q.bytes, Segments: len(q.segs), InFlight: len(q.ring) - int(q.early), AckedAhead: q.early + pre, Head: q.head,
 		Accepted: q.accepted, Acked: q.acked, Dropped: q.dropped, Corrupt: q.corrupt,

@@ -217,10 +217,16 @@ func (q *Queue) loseLocked(seg *segment, off int64, last uint64, cause error) {
 	if last < from {
 		return
 	}
-	lost := last - from + 1
-	q.depth -= int64(lost)
+	gone := last - from + 1
+	q.depth -= int64(gone)
+	seg.lost = append(seg.lost, lostRange{from, last}) // out of depth: a drop must not count them again
+	// Records the ack file says were acknowledged before a restart were delivered: damaged
+	// now, they are gone but not lost.
+	lost := gone - q.pre.ahead(from-1, last)
+	if lost == 0 {
+		return
+	}
 	q.corrupt += lost
-	seg.lost = append(seg.lost, lostRange{from, last})
 	if errors.Is(cause, errIncomplete) {
 		cause = errors.New("segment ends early")
 	}
