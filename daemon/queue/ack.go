@@ -4,13 +4,16 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"time"
 
 	"go.uber.org/zap"
 )
 
 // Ack acknowledges the record with seq: published and PUBACKed (QoS 1) or written (QoS 0).
 // Acks may come in any order; the durable head advances over the contiguous acknowledged
-// prefix, and only then are records forgotten. Unknown or repeated seqs are ignored.
+// prefix, and only then are records forgotten. Records acknowledged above the head are
+// saved too (the ack file's holes), so a restart does not publish them again. Unknown or
+// repeated seqs are ignored.
 func (q *Queue) Ack(seq uint64) {
 	q.mu.Lock()
 	if q.closed || seq <= q.head || seq > q.delivered {
@@ -25,11 +28,9 @@ func (q *Queue) Ack(seq uint64) {
 	q.ring[i].acked = true
 	q.acked++
 	q.early++
-	moved := q.advanceLocked()
+	q.advanceLocked()
 	q.mu.Unlock()
-	if moved {
-		q.kickPersister()
-	}
+	q.kickPersister()
 }
 
 func (q *Queue) findLocked(seq uint64) (int, bool) {
@@ -59,25 +60,81 @@ func (q *Queue) kickPersister() {
 	}
 }
 
-// persistLoop writes the head to the ack file and deletes fully acknowledged segments,
-// off the Ack caller's path; a burst of acks costs one pwrite.
+// persistLoop writes the acknowledgement state to the ack file and deletes fully
+// acknowledged segments, off the Ack caller's path; a burst of acks costs one pwrite.
 func (q *Queue) persistLoop() {
 	defer close(q.persistDone)
+	var again <-chan time.Time
 	for {
 		select {
 		case <-q.ackKick:
-			q.persistAck()
+		case <-again:
 		case <-q.quit:
 			<-q.writerDone // the writer may still drop segments while it drains
-			q.persistAck()
+			q.persistAck(true)
 			return
+		}
+		again = nil
+		if wait := q.persistAck(false); wait > 0 {
+			again = time.After(wait)
 		}
 	}
 }
 
-func (q *Queue) persistAck() {
+// walkEvery bounds how often the persister walks the in-flight ring for the records
+// acknowledged above the head: while one PUBACK is missing the ring can hold thousands, and
+// a walk per ack would cost more than the pwrite. Between walks the last one, seen from the
+// newer head, is saved: still true (acks are never taken back), only less complete.
+const walkEvery = 10 * time.Millisecond
+
+// aheadLocked is the acknowledgement state of the ring: the head, the highest record
+// acknowledged above it and the records below that which are not (unacknowledged, or
+// missing from the ring because corruption cost them). It stops at MaxAckHoles holes.
+func (q *Queue) aheadLocked() ackState {
+	st := ackState{head: q.head, top: q.head}
+	var pending []uint64
+	next := q.head + 1
+	for _, e := range q.ring {
+		for ; next < e.seq; next++ {
+			if pending = append(pending, next); len(st.holes)+len(pending) > MaxAckHoles {
+				return st
+			}
+		}
+		next = e.seq + 1
+		if !e.acked {
+			if pending = append(pending, e.seq); len(st.holes)+len(pending) > MaxAckHoles {
+				return st
+			}
+			continue
+		}
+		st.top = e.seq
+		st.holes = append(st.holes, pending...)
+		pending = pending[:0]
+	}
+	return st
+}
+
+// persistAck saves the acknowledgement state and deletes the segments behind the head.
+// It returns how soon it wants to run again: a walk of the ring it put off.
+func (q *Queue) persistAck(final bool) time.Duration {
+	var wait time.Duration
 	q.mu.Lock()
 	head := q.head
+	st := ackState{head: head, top: head}
+	if q.early > 0 {
+		// A walk costs about a microsecond per 1000 records on a Pi: at most one per
+		// millisecond of ring records keeps it under a few per cent of a core.
+		every := max(walkEvery, time.Duration(len(q.ring))*time.Microsecond)
+		if since := time.Since(q.walkedAt); final || since >= every {
+			q.walked, q.walkedAt = q.aheadLocked(), time.Now()
+			st = q.walked
+		} else {
+			st, wait = q.walked.after(head), every-since
+		}
+	}
+	if pre := q.pre.after(head); pre.top > st.top {
+		st = pre // still reading again what a restart found acknowledged
+	}
 	var done []*segment
 	for len(q.segs) > 1 && q.segs[0].last <= head {
 		done = append(done, q.removeFirstLocked())
@@ -91,11 +148,11 @@ func (q *Queue) persistAck() {
 	q.mu.Unlock()
 	// The head goes to the ack file before the segments go: after a crash in between,
 	// the segments are simply found fully acknowledged again.
-	if head != q.persisted {
-		if err := q.ack.write(head); err != nil {
+	if !st.equal(q.persisted) {
+		if err := q.ack.write(st); err != nil {
 			q.log.Warn("queue: could not save the ack position; acknowledged messages may be sent again after a restart", zap.Error(err))
 		} else {
-			q.persisted = head
+			q.persisted = st
 		}
 	}
 	q.removeFiles(done)
@@ -110,6 +167,7 @@ func (q *Queue) persistAck() {
 		}
 		q.readMu.Unlock()
 	}
+	return wait
 }
 
 // removeFirstLocked takes the oldest segment off the list; the caller deletes its file

@@ -29,9 +29,12 @@ func (q *Queue) enforceMaxBytes() {
 		q.ring = q.ring[k:]
 		q.early -= ackedEarly
 		q.depth -= stored
-		dropped += uint64(stored - ackedEarly)
+		// Acknowledged before a restart and not read again yet: gone, but not dropped.
+		preAcked := int64(q.pre.ahead(max(lo, q.delivered, q.scanned), s.last))
+		dropped += uint64(stored - ackedEarly - preAcked)
 		q.head = max(q.head, s.last)
 		q.delivered = max(q.delivered, q.head)
+		q.pre = q.pre.after(max(q.head, q.pre.head))
 		q.advanceLocked()
 	}
 	if len(victims) > 0 {

@@ -61,11 +61,12 @@ func Open(dir string, o Options) (*Queue, error) {
 // load rebuilds the in-memory state from the directory: the ack head, the segment list,
 // the tail of the last segment, and the reader's position.
 func (q *Queue) load() error {
-	ack, head, err := openAckFile(q.dirf)
+	ack, st, err := openAckFile(q.dirf)
 	if err != nil {
 		return err
 	}
-	q.ack, q.head, q.persisted, q.delivered, q.scanned = ack, head, head, head, head
+	head := st.head
+	q.ack, q.head, q.persisted, q.pre, q.delivered, q.scanned = ack, head, st, st, head, head
 	q.loadLosses()
 	q.lossesSaved = q.lostBefore
 	if ack.damaged {
@@ -93,10 +94,12 @@ func (q *Queue) load() error {
 		// every start.
 		head = segs[0].first - 1
 		q.head, q.delivered, q.scanned = head, head, head
-		if err := ack.write(head); err == nil {
-			q.persisted = head
+		q.pre = q.pre.after(head)
+		if err := ack.write(q.pre); err == nil {
+			q.persisted = q.pre
 		}
 	}
+	vouched := max(head, ack.vouched)
 	if len(segs) > 0 {
 		last := segs[len(segs)-1]
 		if q.w.f, err = q.recoverTail(last); err != nil {
@@ -106,8 +109,9 @@ func (q *Queue) load() error {
 			segs[i].last, segs[i].sealed = segs[i+1].first-1, true
 		}
 		// A head beyond the last record (possible only if the disk lost fsynced data) must
-		// never be reused as a seq: start a fresh segment after it.
-		if last.last < head {
+		// never be reused as a seq: start a fresh segment after it. The same for a seq the
+		// ack file vouches for above the head (a damaged tail cut off below it).
+		if last.last < vouched {
 			q.w.close()
 			if last.last < last.first {
 				segs = segs[:len(segs)-1]
@@ -120,7 +124,7 @@ func (q *Queue) load() error {
 		}
 	}
 	if len(segs) == 0 || segs[len(segs)-1].sealed {
-		s, f, err := createSegment(q.dirf, max(head+1, 1))
+		s, f, err := createSegment(q.dirf, max(vouched+1, 1))
 		if err != nil {
 			return err
 		}

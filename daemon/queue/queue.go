@@ -72,20 +72,25 @@ type Queue struct {
 	writerDone  chan struct{}
 	persistDone chan struct{}
 
-	w         writer // owned by the writer goroutine
-	persisted uint64 // owned by the ack persister
+	w         writer    // owned by the writer goroutine
+	persisted ackState  // owned by the ack persister
+	walked    ackState  // the persister's last walk of the ring; see persistAck
+	walkedAt  time.Time // when it was taken
 
 	readMu sync.Mutex
 	cur    cursor // seg and off also guarded by mu, for Stats
 
-	mu                      sync.Mutex
-	closed                  bool
-	segs                    []*segment // oldest first; the last one is the active segment
-	head                    uint64
-	ring                    []inflight // delivered records above head, by seq
-	early                   int64      // records in ring acknowledged out of order
-	delivered               uint64     // highest seq ever handed out
-	scanned                 uint64     // highest seq the reader went past (read or lost)
+	mu     sync.Mutex
+	closed bool
+	segs   []*segment // oldest first; the last one is the active segment
+	head   uint64
+	ring   []inflight // delivered records above head, by seq
+	early  int64      // records in ring acknowledged out of order
+	// pre are the records the ack file said were acknowledged above the head at start-up:
+	// the reader skips them (once past them, pre is of no more use).
+	pre                     ackState
+	delivered               uint64 // highest seq ever handed out
+	scanned                 uint64 // highest seq the reader went past (read or lost)
 	rewind                  bool
 	notify                  chan struct{} // closed and replaced when the readable state changes
 	depth                   int64
@@ -135,8 +140,9 @@ func (o Options) resolve() (Options, error) {
 // Stats returns a snapshot. It may read one record from disk to find OldestTime.
 func (q *Queue) Stats() Stats {
 	q.mu.Lock()
+	pre := int64(q.pre.ahead(max(q.delivered, q.scanned), q.pre.top)) // acknowledged before a restart, not read again yet
 	s := Stats{
-		Depth: q.depth - q.early, Bytes: q.bytes, Segments: len(q.segs), InFlight: len(q.ring) - int(q.early), AckedAhead: q.early, Head: q.head,
+		Depth: q.depth - q.early - pre, Bytes: q.bytes, Segments: len(q.segs), InFlight: len(q.ring) - int(q.early), AckedAhead: q.early + pre, Head: q.head,
 		Accepted: q.accepted, Acked: q.acked, Dropped: q.dropped, Corrupt: q.corrupt,
 		CorruptTotal: q.lostBefore + q.corrupt,
 	}

@@ -181,8 +181,22 @@ func (q *Queue) registerLocked(rec Record, seg *segment, off int64) bool {
 	}
 	e := inflight{seq: rec.Seq, seg: seg, off: off, nanos: rec.Time.UnixNano()}
 	if rec.Seq > q.delivered {
-		q.ring = append(q.ring, e)
 		q.delivered = rec.Seq
+		if q.pre.acked(rec.Seq) {
+			// Acknowledged before a restart, above a record that was not: kept in the ring
+			// as acknowledged so the head passes it, never handed out again.
+			e.acked = true
+			q.ring = append(q.ring, e)
+			q.early++
+			if q.delivered >= q.pre.top {
+				q.pre = ackState{}
+			}
+			if q.advanceLocked() {
+				q.kickPersister()
+			}
+			return false
+		}
+		q.ring = append(q.ring, e)
 		return true
 	}
 	i, found := q.findLocked(rec.Seq)
@@ -203,10 +217,16 @@ func (q *Queue) loseLocked(seg *segment, off int64, last uint64, cause error) {
 	if last < from {
 		return
 	}
-	lost := last - from + 1
-	q.depth -= int64(lost)
+	gone := last - from + 1
+	q.depth -= int64(gone)
+	seg.lost = append(seg.lost, lostRange{from, last}) // out of depth: a drop must not count them again
+	// Records the ack file says were acknowledged before a restart were delivered: damaged
+	// now, they are gone but not lost.
+	lost := gone - q.pre.ahead(from-1, last)
+	if lost == 0 {
+		return
+	}
 	q.corrupt += lost
-	seg.lost = append(seg.lost, lostRange{from, last})
 	if errors.Is(cause, errIncomplete) {
 		cause = errors.New("segment ends early")
 	}
