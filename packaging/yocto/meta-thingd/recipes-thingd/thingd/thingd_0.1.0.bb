@@ -16,7 +16,7 @@ GO_INSTALL = "${GO_IMPORT}/cmd/thingd"
 # so the same layer gives the same binary. Development builds opt in to the newest
 # commit of THINGD_SRC_BRANCH with THINGD_DEVBUILD = "1" in local.conf (AUTOREV).
 THINGD_SRC_BRANCH ?= "main"
-THINGD_RELEASE_SRCREV = "b88915a1b641ccc5ce54457aeb3f09c372a20198"
+THINGD_RELEASE_SRCREV = "f9a16c2b4cc2a98dbf9c5fc8d435c3b52d60f801"
 THINGD_DEVBUILD ??= "0"
 SRCREV = "${@d.getVar('AUTOREV') if d.getVar('THINGD_DEVBUILD') == '1' else d.getVar('THINGD_RELEASE_SRCREV')}"
 # scarthgap's go.bbclass does not define GO_SRCURI_DESTSUFFIX, later ones do;
