@@ -130,7 +130,7 @@ func payloadOffset(t *testing.T, path string, i int) int64 {
 	return 0
 }
 
-// drain reads everything Next hands out until it waits, acknowledging it.
+// drainAll reads everything Next hands out until it waits, acknowledging it.
 func drainAll(t *testing.T, q *Queue) []string {
 	t.Helper()
 	var got []string
