@@ -33,23 +33,20 @@ func cacheDir() string {
 	return "/var/cache/thingd-e2e"
 }
 
-func rootKey() string {
-	sum := sha256.Sum256([]byte(strings.Join([]string{suite, variant, include, recipeVersion}, "|")))
-	return "rootfs-" + suite + "-" + hex.EncodeToString(sum[:])[:12]
-}
-
 // hostArch is the Debian architecture this machine runs natively (requireE2E insists on
 // amd64); any other root is debootstrapped in two stages, the second under qemu-user.
 const hostArch = "amd64"
 
-// rootKeyArch is rootKey for hostArch (so existing caches stay valid) and names the
-// architecture, in the name and in the hash, for any other.
-func rootKeyArch(arch string) string {
-	if arch == hostArch {
-		return rootKey()
+// rootKey names the cached root of arch. The host's key is what it was before there were
+// other architectures (so existing caches stay valid); any other names its architecture,
+// in the name and in the hash.
+func rootKey(arch string) string {
+	parts, name := []string{suite, variant, include, recipeVersion}, "rootfs-"+suite+"-"
+	if arch != hostArch {
+		parts, name = append(parts, arch), name+arch+"-"
 	}
-	sum := sha256.Sum256([]byte(strings.Join([]string{suite, variant, include, recipeVersion, arch}, "|")))
-	return "rootfs-" + suite + "-" + arch + "-" + hex.EncodeToString(sum[:])[:12]
+	sum := sha256.Sum256([]byte(strings.Join(parts, "|")))
+	return name + hex.EncodeToString(sum[:])[:12]
 }
 
 // cachedRoot returns a debootstrapped root, building it once under a lock so parallel
@@ -68,7 +65,7 @@ func cachedRootArch(t *testing.T, arch string) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("create the e2e cache %s: %v (set THINGD_E2E_CACHE to a writable directory)", dir, err)
 	}
-	final := filepath.Join(dir, rootKeyArch(arch))
+	final := filepath.Join(dir, rootKey(arch))
 	stamp := final + ".done"
 	if _, err := os.Stat(stamp); err == nil {
 		return final
